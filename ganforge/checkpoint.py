@@ -1,0 +1,132 @@
+"""Checkpoints: one safetensors file per checkpoint, tensors plus JSON metadata, written atomically.
+
+Every tensor (G, D, G_ema, optimizer moments, RNG states) is a safetensors entry; everything else
+(step, config, optimizer hyper-parameters, class names) is one JSON document stored in the file's
+`__metadata__` under the key "ganforge". One file means one atomic rename: a checkpoint is either
+the old one or the new one, never half of each. Loading parses only safetensors and JSON, so it
+never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ganforge.errors import GanforgeError
+
+FORMAT = "ganforge-checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "ganforge"
+MAX_CHECKPOINT_BYTES = 4 << 30  # refuse to read anything larger: no ganforge model comes close
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same directory, fsync and rename.
+
+    On any failure (disk full, read-only directory) the temporary file is removed, the previous
+    file at `path` is left untouched, and a GanforgeError says so.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        kept = "the previous file is intact" if path.exists() else "nothing was written"
+        raise GanforgeError(f"cannot write {path}: {e.strerror or e}; {kept}. "
+                            "Free some disk space or choose a writable --out") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    atomic_write(path, st_save(tensors, metadata={META_KEY: json.dumps(meta)}))
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of a ganforge checkpoint; a GanforgeError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"no checkpoint at {path}")
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise GanforgeError(f"{path} is {size} bytes, too large to be a ganforge checkpoint")
+    data = path.read_bytes()
+    bad = (f"{path} is not a readable ganforge checkpoint (truncated, damaged or another "
+           "format); use a checkpoint written by ganforge")
+    if len(data) < 8 or int.from_bytes(data[:8], "little") > len(data) - 8:
+        raise GanforgeError(bad)
+    try:
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+        meta = json.loads(header.get("__metadata__", {}).get(META_KEY, "null"))
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, TypeError, AttributeError, RecursionError):
+        raise GanforgeError(bad) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise GanforgeError(f"{path} is a safetensors file but not a ganforge checkpoint")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise GanforgeError(f"{path} has checkpoint format version {meta.get('format_version')!r}; "
+                            f"this ganforge reads version {FORMAT_VERSION}. Use the ganforge "
+                            f"version that wrote it ({meta.get('ganforge_version', 'unknown')})")
+    return tensors, meta
+
+
+def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer's state_dict into safetensors entries and a JSON-able remainder."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{idx}.{key}"] = value
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
+                        json_part: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in unprefixed(prefix, tensors).items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    for name, value in json_part["scalars"].items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in json_part["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})

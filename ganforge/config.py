@@ -1,0 +1,188 @@
+"""Typed, frozen run configuration, validated in one place, and the named presets.
+
+A run is described by a `TrainConfig` holding a `ModelConfig`. The model config is everything
+needed to rebuild the networks from a checkpoint alone; the train config adds the game and the
+loop. Both serialise to plain JSON (`to_dict` / `from_dict`) for `config.json` and checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ganforge.errors import GanforgeError
+
+NETS = ("mlp", "dcgan")
+LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
+CONDITIONINGS = ("input", "projection", "acgan")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The pair of networks; enough to rebuild G and D from a checkpoint."""
+
+    net: str = "mlp"
+    z_dim: int = 64
+    width: int = 128  # mlp: hidden unit h; conv nets: base channel count
+    num_classes: int = 10  # 0 = unconditional
+    img_channels: int = 1
+    img_resolution: int = 28
+    conditioning: str = "projection"  # how y enters D; G always joins an embedding of y to z
+    spectral_norm: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run: data, model, game and loop cadence."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: str = "digits"  # bundled digits, a named MNIST-family set, or a directory
+    conditional: bool = True
+    loss: str = "bce"
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_dis: int = 1  # D updates per G update
+    ema: float = 0.0  # decay of G_ema; 0 turns it off
+    r1: float = 0.0  # R1 penalty weight gamma; 0 turns it off
+    r1_every: int = 16  # lazy regularisation interval (StyleGAN2)
+    augment: float = 0.0  # probability of each DiffAugment op on real and fake images
+    seed: int = 0
+    device: str = "auto"
+    # Budget: training stops at whichever is reached first; at least one must be set.
+    steps: int | None = None
+    epochs: float | None = None
+    minutes: float | None = None
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    eval_every: int = 0  # 0 = no evaluation during training
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild from JSON; unknown keys are an error so typos and foreign files fail early."""
+        d = dict(d)
+        model = _dataclass_from_dict(ModelConfig, d.pop("model", {}))
+        if "betas" in d and d["betas"] is not None:
+            d["betas"] = tuple(d["betas"])
+        return _dataclass_from_dict(cls, {**d, "model": model})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with `changes`; keys of ModelConfig go to the model."""
+        model_keys = {f.name for f in fields(ModelConfig)}
+        model_changes = {k: changes.pop(k) for k in list(changes) if k in model_keys}
+        model = dataclasses.replace(self.model, **model_changes)
+        return dataclasses.replace(self, model=model, **changes)
+
+
+def _dataclass_from_dict(cls, d: dict[str, Any]):
+    if not isinstance(d, dict):
+        raise GanforgeError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise GanforgeError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
+                            f"known fields are {', '.join(sorted(known))}")
+    return cls(**d)
+
+
+# Presets are data: a preset is a set of overrides of the defaults above.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The classic notebook set-up (MLP GAN on MNIST, e.g. the GAN specialisation's week 1):
+    # unconditional MLP with h = 128, z_dim 64, batch 128, Adam lr 1e-5 with default betas, BCE.
+    "tutorial": dict(net="mlp", width=128, z_dim=64, conditional=False, conditioning="input",
+                     loss="bce", batch_size=128, lr_g=1e-5, lr_d=1e-5, betas=(0.9, 0.999),
+                     minutes=5.0, log_every=100, sample_every=500, checkpoint_every=2000),
+    # The default: a conditional model tuned for the best digits per CPU-minute
+    # (see benchmarks/RESULTS.md for the measurements behind these numbers).
+    "default": dict(net="mlp", width=128, z_dim=64, conditional=True, conditioning="projection",
+                    loss="bce", batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                    minutes=10.0, log_every=100, sample_every=500, checkpoint_every=1000),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise GanforgeError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return TrainConfig().replace(**PRESETS[name])
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise GanforgeError(message)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+             f"{name} must be a positive integer (got {value!r})")
+
+
+def _finite(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and value <= high
+    bracket = "(" if low_open else "["
+    _require(ok, f"{name} must be a number in {bracket}{low:g}, {high:g}] (got {value!r})")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check every field; raise GanforgeError naming the first bad field and its allowed range."""
+    m = cfg.model
+    _require(m.net in NETS, f"net must be one of {', '.join(NETS)} (got {m.net!r})")
+    _positive_int("z_dim", m.z_dim)
+    _require(m.z_dim <= 4096, f"z_dim must be at most 4096 (got {m.z_dim})")
+    _positive_int("width", m.width)
+    _require(m.width <= 4096, f"width must be at most 4096 (got {m.width})")
+    _require(isinstance(m.num_classes, int) and 0 <= m.num_classes <= 10_000,
+             f"num_classes must be an integer in [0, 10000] (got {m.num_classes!r})")
+    _require(m.img_channels in (1, 3), f"img_channels must be 1 or 3 (got {m.img_channels!r})")
+    _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= 64
+             and m.img_resolution % 4 == 0,
+             f"img_resolution must be a multiple of 4 in [8, 64] (got {m.img_resolution!r})")
+    _require(m.conditioning in CONDITIONINGS,
+             f"conditioning must be one of {', '.join(CONDITIONINGS)} (got {m.conditioning!r})")
+    _require(cfg.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {cfg.loss!r})")
+    _require(not (m.conditioning == "acgan" and not cfg.conditional),
+             "conditioning 'acgan' needs a conditional model; drop --unconditional "
+             "or choose --conditioning input")
+    _positive_int("batch_size", cfg.batch_size)
+    _require(cfg.batch_size <= 65_536, f"batch_size must be at most 65536 (got {cfg.batch_size})")
+    _finite("lr_g", cfg.lr_g, 0, 1, low_open=True)
+    _finite("lr_d", cfg.lr_d, 0, 1, low_open=True)
+    _require(isinstance(cfg.betas, tuple) and len(cfg.betas) == 2,
+             f"betas must be two numbers BETA1,BETA2 (got {cfg.betas!r})")
+    for i, b in enumerate(cfg.betas):
+        _finite(f"betas[{i}]", b, 0, 1)
+        _require(b < 1, f"betas[{i}] must be below 1 (got {b!r})")
+    _positive_int("n_dis", cfg.n_dis)
+    _finite("ema", cfg.ema, 0, 1)
+    _require(cfg.ema < 1, f"ema must be below 1; 0 turns it off (got {cfg.ema!r})")
+    _finite("r1", cfg.r1, 0, 1e6)
+    _positive_int("r1_every", cfg.r1_every)
+    _finite("augment", cfg.augment, 0, 1)
+    _require(isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**31,
+             f"seed must be an integer in [0, 2^31) (got {cfg.seed!r})")
+    _require(cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
+    _require(any(b is not None for b in (cfg.steps, cfg.epochs, cfg.minutes)),
+             "no training budget: give --steps, --epochs or --minutes")
+    if cfg.steps is not None:
+        _positive_int("steps", cfg.steps)
+    if cfg.epochs is not None:
+        _finite("epochs", cfg.epochs, 0, 1e6, low_open=True)
+    if cfg.minutes is not None:
+        _finite("minutes", cfg.minutes, 0, 1e6, low_open=True)
+    for name in ("log_every", "sample_every", "checkpoint_every"):
+        _positive_int(name, getattr(cfg, name))
+    _require(isinstance(cfg.eval_every, int) and cfg.eval_every >= 0,
+             f"eval_every must be a non-negative integer; 0 turns it off (got {cfg.eval_every!r})")
+    return cfg

@@ -1,0 +1,72 @@
+"""Data sources. Every one yields an `ImageDataset`: uint8 images in memory, labels, class names.
+
+`load_dataset(spec)` understands:
+- `"digits"`: the bundled class-balanced subset of MNIST training digits (offline);
+- `"mnist"`, `"fashion-mnist"`, `"kmnist"`: the cache directory, downloading when missing;
+- a directory holding IDX files (`train-images-idx3-ubyte[.gz]` and labels);
+- any other directory: an image folder (see `ganforge.data.folder`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.data.dataset import ImageDataset, to_float, to_uint8
+from ganforge.data.folder import load_folder
+from ganforge.data.mnist import FAMILIES, SPLITS, file_names, find_idx, load_family, load_idx_dir
+from ganforge.errors import GanforgeError
+
+BUNDLED = "digits"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "digits"
+
+__all__ = ["ImageDataset", "load_dataset", "to_float", "to_uint8", "BUNDLED", "BUNDLED_DIR"]
+
+
+def _resize(ds: ImageDataset, resolution: int) -> ImageDataset:
+    """Resize every image to `resolution` (area-averaged when shrinking, bilinear when growing)."""
+    if ds.img_resolution == resolution:
+        return ds
+    mode = "area" if resolution < ds.img_resolution else "bilinear"
+    kwargs = {} if mode == "area" else {"align_corners": False}
+    resized = F.interpolate(ds.images.float(), size=(resolution, resolution), mode=mode, **kwargs)
+    images = resized.round().clamp(0, 255).to(torch.uint8)
+    return ImageDataset(images, ds.labels, ds.class_names, ds.source)
+
+
+def load_dataset(spec: str | None = None, split: str = "train", resolution: int | None = None,
+                 channels: int | None = None) -> ImageDataset:
+    """Load the data set named by `spec` (see module docstring); optionally resize it."""
+    if split not in SPLITS:
+        raise GanforgeError(f"split must be one of {', '.join(SPLITS)} (got {split!r})")
+    spec = spec or BUNDLED
+    if spec == BUNDLED:
+        if split != "train":
+            raise GanforgeError("the bundled digits hold a training split only; use --data mnist "
+                                "for the test split")
+        ds = load_idx_dir(BUNDLED_DIR, "train", [str(i) for i in range(10)])
+        ds.source = BUNDLED
+    elif spec in FAMILIES:
+        ds = load_family(spec, split)
+    else:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise GanforgeError(f"--data {spec}: no such directory, and not one of "
+                                f"{', '.join([BUNDLED, *FAMILIES])}")
+        if not path.is_dir():
+            raise GanforgeError(f"--data {spec} is a file; give the directory that holds it")
+        if find_idx(path, file_names(split)[0]) is not None:
+            ds = load_idx_dir(path, split)
+        else:
+            ds = load_folder(path, resolution or 28, channels)
+    if channels is not None and channels != ds.img_channels:
+        if ds.img_channels == 1:
+            ds = ImageDataset(ds.images.expand(-1, channels, -1, -1).contiguous(), ds.labels,
+                              ds.class_names, ds.source)
+        else:  # ITU-R BT.601 luma, as PIL's convert("L")
+            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            grey = (ds.images.float() * w).sum(1, keepdim=True).round().to(torch.uint8)
+            ds = ImageDataset(grey, ds.labels, ds.class_names, ds.source)
+    return _resize(ds, resolution) if resolution else ds

@@ -1,0 +1,68 @@
+"""The in-memory image data set every source produces, and pixel conversions.
+
+Images are held as one uint8 tensor `[N, C, H, W]`; a batch is gathered by indexing and
+normalised to [-1, 1] in one vectorised step, so there is no per-sample Python work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ganforge.errors import GanforgeError
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1] (the range of G's tanh output)."""
+    return images.float().mul_(2 / 255).sub_(1)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest."""
+    return images.detach().add(1).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+@dataclass
+class ImageDataset:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+    class_names: list[str]
+    source: str  # what was loaded, for messages and config.json
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if len(self.images) == 0:
+            raise GanforgeError(f"no images found in {self.source}; point --data at a folder "
+                                "of images or at MNIST-family IDX files")
+        if self.labels.shape != (len(self.images),):
+            raise ValueError("labels must be int64 (N,) matching the images")
+        if self.class_names and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(self.class_names):
+            raise GanforgeError(f"labels in {self.source} fall outside 0..{len(self.class_names) - 1}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def img_channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def img_resolution(self) -> int:
+        return self.images.shape[-1]
+
+    def to(self, device: torch.device | str) -> ImageDataset:
+        return ImageDataset(self.images.to(device), self.labels.to(device), self.class_names, self.source)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [-1, 1] as float32 (B, C, H, W) and their labels (B,)."""
+        return to_float(self.images[index]), self.labels[index]
+
+    def subset(self, index: torch.Tensor) -> ImageDataset:
+        return ImageDataset(self.images[index], self.labels[index], self.class_names, self.source)

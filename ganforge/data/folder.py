@@ -1,0 +1,99 @@
+"""Image folders: one sub-folder per class (conditional) or a flat folder (unconditional).
+
+Files of any size and mode are centre-cropped to a square, resized to the model's resolution
+and converted to grey or RGB once, at load time. A file that cannot be decoded (not an image,
+truncated, zero bytes, over `MAX_PIXELS`) is **skipped**, and one warning counts and names the
+skipped files, so one bad file in ten thousand does not stop a run; a folder with no usable
+image at all is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ganforge.data.dataset import ImageDataset
+from ganforge.errors import GanforgeError
+
+log = logging.getLogger("ganforge")
+
+MAX_PIXELS = 64_000_000  # a decompression bomb is refused before its pixels are decoded
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+NAMED_IN_WARNING = 5
+
+
+def _visible_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _open_image(path: Path) -> Image.Image:
+    """Decode `path` fully or raise ValueError saying why."""
+    if path.stat().st_size == 0:
+        raise ValueError("zero bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ValueError(f"{w}x{h} pixels, over the {MAX_PIXELS:,} limit")
+            img.load()
+        except ValueError:
+            raise
+        # PIL signals undecodable input with many exception types (OSError, SyntaxError,
+        # struct.error, DecompressionBombError, ...); each means "not a usable image".
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(str(e) or type(e).__name__) from None
+    return img
+
+
+def _to_array(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # Wide-range grey: scale to 0..255 rather than clip, so 16-bit scans stay visible.
+        a = np.asarray(img, dtype=np.float64)
+        span = a.max() - a.min()
+        a = (a - a.min()) / span * 255 if span > 0 else np.zeros_like(a)
+        img = Image.fromarray(a.astype(np.uint8), mode="L")
+    img = img.convert("L" if channels == 1 else "RGB")
+    img = ImageOps.fit(img, (resolution, resolution), method=Image.Resampling.LANCZOS)
+    a = np.asarray(img, dtype=np.uint8)
+    return a[None] if channels == 1 else a.transpose(2, 0, 1)
+
+
+def load_folder(directory: Path, resolution: int, channels: int | None = None) -> ImageDataset:
+    """All images under `directory` as an ImageDataset; see the module docstring for the rules."""
+    if not directory.is_dir():
+        raise GanforgeError(f"{directory} is not a directory")
+    subdirs = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if subdirs:
+        class_names = [p.name for p in subdirs]
+        files = [(f, label) for label, d in enumerate(subdirs) for f in _visible_files(d)]
+    else:
+        class_names = []
+        files = [(f, 0) for f in _visible_files(directory)]
+
+    decoded, skipped = [], []
+    for path, label in files:
+        try:
+            decoded.append((_open_image(path), label))
+        except (ValueError, OSError) as e:
+            skipped.append(f"{path.relative_to(directory)} ({e})")
+    if skipped:
+        shown = "; ".join(skipped[:NAMED_IN_WARNING])
+        more = f"; and {len(skipped) - NAMED_IN_WARNING} more" if len(skipped) > NAMED_IN_WARNING else ""
+        log.warning("skipped %d of %d files in %s that are not readable images: %s%s",
+                    len(skipped), len(files), directory, shown, more)
+    if not decoded:
+        raise GanforgeError(f"no readable images in {directory}; put image files there, "
+                            "in one sub-folder per class for a conditional model")
+    if channels is None:
+        channels = 1 if all(img.mode in GREY_MODES for img, _ in decoded) else 3
+    images = np.stack([_to_array(img, resolution, channels) for img, _ in decoded])
+    labels = np.array([label for _, label in decoded], dtype=np.int64)
+    return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), class_names,
+                        source=str(directory))

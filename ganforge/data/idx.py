@@ -1,0 +1,65 @@
+"""The IDX file format of MNIST-family data sets, gzip-compressed or not.
+
+Format (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type code, the number of
+dimensions D, then D big-endian uint32 sizes, then the values in row-major order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.errors import GanforgeError
+
+UBYTE = 0x08
+MAX_DIMS = 4
+MAX_BYTES = 1 << 31  # 2 GiB of values: far above any MNIST-family file, below a memory blow-up
+
+
+def _open(path: Path):
+    with open(path, "rb") as f:
+        is_gzip = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an unsigned-byte IDX file (optionally .gz) into a uint8 array.
+
+    The header is checked before anything large is allocated, and the body must hold exactly the
+    number of values the header declares: a truncated, padded or foreign file is a GanforgeError.
+    """
+    path = Path(path)
+    try:
+        with _open(path) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise GanforgeError(f"{path} is not an IDX file (bad magic number); "
+                                    "expected an MNIST-family file such as train-images-idx3-ubyte.gz")
+            if head[2] != UBYTE:
+                raise GanforgeError(f"{path} holds IDX type 0x{head[2]:02x}; only unsigned bytes "
+                                    "(0x08, as in MNIST) are supported")
+            ndim = head[3]
+            if not 1 <= ndim <= MAX_DIMS:
+                raise GanforgeError(f"{path} declares {ndim} dimensions; expected 1 to {MAX_DIMS}")
+            raw_shape = f.read(4 * ndim)
+            if len(raw_shape) < 4 * ndim:
+                raise GanforgeError(f"{path} is truncated inside its header")
+            shape = tuple(int(s) for s in np.frombuffer(raw_shape, dtype=">u4"))
+            count = int(np.prod(shape, dtype=np.int64))
+            if count > MAX_BYTES:
+                raise GanforgeError(f"{path} declares shape {shape}, over {MAX_BYTES} values; "
+                                    "the header is corrupt")
+            body = f.read(count + 1)  # one byte more reveals trailing garbage
+    except (OSError, EOFError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError):
+            raise GanforgeError(f"{path} does not exist") from None
+        raise GanforgeError(f"cannot read {path}: {e}; the file is damaged, download it again") from None
+    if len(body) != count:
+        what = "truncated" if len(body) < count else "longer than its header declares"
+        raise GanforgeError(f"{path} is {what} (header shape {shape}, {count} values, "
+                            f"found {min(len(body), count)}{'+' if len(body) > count else ''}); "
+                            "download it again")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)

@@ -1,0 +1,77 @@
+"""The game: puts G, D and the losses together. It returns losses; it owns no optimizer and
+never calls backward (that is the training loop's job).
+
+    (1) Update D: minimise loss_D(D(x), D(G(z).detach()))  [+ gradient penalty, R1, class loss]
+    (2) Update G: minimise loss_G(D(G(z)))                  [+ class loss for ACGAN]
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ganforge import losses
+from ganforge.augment import diff_augment
+from ganforge.config import TrainConfig
+
+WGAN_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. 2017
+
+
+class Game:
+    def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, gen: torch.Generator):
+        self.G, self.D, self.cfg, self.gen = G, D, cfg, gen
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[cfg.loss]
+        self.acgan = cfg.model.conditional and cfg.model.conditioning == "acgan"
+
+    def latents(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fresh noise z ~ N(0, I) (n, z_dim) and, if conditional, uniform labels (n,)."""
+        m = self.cfg.model
+        z = torch.randn(n, m.z_dim, generator=self.gen, device=device)
+        labels = (torch.randint(0, m.num_classes, (n,), generator=self.gen, device=device)
+                  if m.conditional else None)
+        return z, labels
+
+    def _discriminate(self, img: torch.Tensor, labels: torch.Tensor | None):
+        return self.D(diff_augment(img, self.cfg.augment, self.gen), labels)
+
+    def d_loss(self, real_img: torch.Tensor, real_labels: torch.Tensor | None,
+               step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's loss on one real batch and as many detached fakes; also returns stats to log."""
+        if not self.cfg.model.conditional:
+            real_labels = None
+        r1 = self.cfg.r1 > 0 and step % self.cfg.r1_every == 0
+        real_img = real_img.detach().requires_grad_(r1)
+        z, fake_labels = self.latents(len(real_img), real_img.device)
+        with torch.no_grad():
+            fake_img = self.G(z, fake_labels)
+        real_logits, real_cls = self._discriminate(real_img, real_labels)
+        fake_logits, fake_cls = self._discriminate(fake_img, fake_labels)
+        loss = self.d_loss_fn(real_logits, fake_logits)
+        stats = {"d_real": torch.sigmoid(real_logits.detach()).mean(),
+                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+        if self.acgan:
+            loss = loss + losses.class_loss(real_cls, real_labels) + losses.class_loss(fake_cls, fake_labels)
+        if self.cfg.loss == "wgan-gp":
+            loss = loss + WGAN_GP_WEIGHT * self._gradient_penalty(real_img.detach(), fake_img,
+                                                                  real_labels)
+        if r1:
+            (grad,) = torch.autograd.grad(real_logits.sum(), real_img, create_graph=True)
+            # gamma/2 * E||grad||^2, times the lazy interval so the average strength is unchanged
+            loss = loss + self.cfg.r1 / 2 * self.cfg.r1_every * losses.r1_penalty(grad)
+        return loss, stats
+
+    def _gradient_penalty(self, real_img, fake_img, labels) -> torch.Tensor:
+        eps = torch.rand(len(real_img), 1, 1, 1, generator=self.gen, device=real_img.device)
+        mixed = (eps * real_img + (1 - eps) * fake_img).requires_grad_(True)
+        logits, _ = self.D(mixed, labels)
+        (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
+        return losses.gradient_penalty(grad)
+
+    def g_loss(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's loss on a fresh batch of fakes (gradients flow through D into G)."""
+        z, labels = self.latents(batch_size, device)
+        fake_logits, fake_cls = self._discriminate(self.G(z, labels), labels)
+        loss = self.g_loss_fn(fake_logits)
+        if self.acgan:
+            loss = loss + losses.class_loss(fake_cls, labels)
+        return loss, {}

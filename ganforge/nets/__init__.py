@@ -1,0 +1,21 @@
+"""Network families. Each file defines `Generator(cfg)` and `Discriminator(cfg)`:
+tensors in, images or logits out; nothing here knows about training."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from ganforge.config import ModelConfig
+from ganforge.nets import dcgan, mlp
+from ganforge.nets.common import apply_spectral_norm
+
+FAMILIES = {"mlp": mlp, "dcgan": dcgan}
+
+
+def build_generator(cfg: ModelConfig) -> nn.Module:
+    return FAMILIES[cfg.net].Generator(cfg)
+
+
+def build_discriminator(cfg: ModelConfig) -> nn.Module:
+    D = FAMILIES[cfg.net].Discriminator(cfg)
+    return apply_spectral_norm(D) if cfg.spectral_norm else D

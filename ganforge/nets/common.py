@@ -1,0 +1,66 @@
+"""Pieces every architecture shares: how the class label enters G and D, and spectral norm."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ganforge.config import ModelConfig
+
+
+class LabelJoin(nn.Module):
+    """G's conditioning: z joined with a learned embedding of y, for every conditioning type.
+
+    (B, z_dim), (B,) -> (B, z_dim + embed_dim); the identity for unconditional models.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(cfg.num_classes, cfg.z_dim) if cfg.conditional else None
+        self.out_dim = cfg.z_dim * (2 if cfg.conditional else 1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.embed is None:
+            return z
+        return torch.cat([z, self.embed(labels)], dim=1)
+
+
+class DiscriminatorHead(nn.Module):
+    """Features (B, F) -> realness logits (B,) and, for ACGAN, class logits (B, K).
+
+    `projection` adds <embed(y), features> to the logit (Miyato & Koyama 2018): the class enters
+    as an inner product rather than as extra input, which trains faster and keeps D's features
+    shared across classes. `acgan` adds a K-way classifier on the same features (Odena et al. 2017).
+    `input` conditioning happens before the features (each net joins y to its input), so the head
+    is then a plain linear layer.
+    """
+
+    def __init__(self, features: int, cfg: ModelConfig):
+        super().__init__()
+        self.linear = nn.Linear(features, 1)
+        use = cfg.conditioning if cfg.conditional else None
+        self.embed = nn.Embedding(cfg.num_classes, features) if use == "projection" else None
+        self.classifier = nn.Linear(features, cfg.num_classes) if use == "acgan" else None
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            logits = logits + (self.embed(labels) * h).sum(dim=1)
+        class_logits = self.classifier(h) if self.classifier is not None else None
+        return logits, class_logits
+
+
+def input_conditioned(cfg: ModelConfig) -> bool:
+    """Whether D must join y to its input (rather than using it in the head)."""
+    return cfg.conditional and cfg.conditioning == "input"
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every linear, convolution and embedding weight of `module` in place."""
+    for name, child in module.named_children():
+        if isinstance(child, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)):
+            setattr(module, name, spectral_norm(child))
+        else:
+            apply_spectral_norm(child)
+    return module

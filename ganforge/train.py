@@ -1,0 +1,364 @@
+"""The training loop: backward passes, optimizer steps, G_ema, and the cadence of logs, sample
+grids and checkpoints. `train()` trains to the end of the budget (or to Ctrl-C / SIGTERM, which
+save a checkpoint first)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from ganforge import __version__, rundir
+from ganforge.checkpoint import (atomic_write, load_checkpoint, optimizer_from_flat, optimizer_to_flat, prefixed,
+                                 save_checkpoint, unprefixed, write_json)
+from ganforge.config import TrainConfig, validate
+from ganforge.data import ImageDataset, load_dataset, to_uint8
+from ganforge.errors import GanforgeError
+from ganforge.game import Game
+from ganforge.images import line_plot, png_bytes, save_grid
+from ganforge.nets import build_discriminator, build_generator
+from ganforge.sample import load_state, spread
+
+GRID_COLUMNS = 10
+SHEET_COLUMNS = 16
+
+
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C or SIGTERM after saving a checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return torch.device(name)
+
+
+def resolve_for_data(cfg: TrainConfig, data: ImageDataset) -> TrainConfig:
+    """Fill in what the data decides: number of classes, channels, resolution."""
+    if cfg.conditional and data.num_classes < 2:
+        raise GanforgeError(f"{data.source} has {data.num_classes} classes, so a conditional model "
+                            "cannot be trained on it; add --unconditional, or put the images in one "
+                            "sub-folder per class")
+    return cfg.replace(num_classes=data.num_classes if cfg.conditional else 0,
+                       img_channels=data.img_channels, img_resolution=data.img_resolution)
+
+
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
+    """Validate `cfg`, load its data and fill in what the data decides."""
+    validate(cfg)
+    data = load_dataset(cfg.data, resolution=cfg.model.img_resolution)
+    return validate(resolve_for_data(cfg, data)), data
+
+
+class BatchOrder:
+    """Which images form real batch number b.
+
+    Epoch e's permutation depends only on (seed, e), so any batch can be found without carried
+    state: a resumed run, or any number of data-parallel ranks, see exactly the same order.
+    The last incomplete batch of each epoch is dropped.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device):
+        if batch_size > n:
+            raise GanforgeError(f"batch_size {batch_size} is larger than the data set ({n} images); "
+                                f"use --batch-size {n} or less")
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
+        self.per_epoch = n // batch_size
+        self._epoch, self._perm = -1, None
+
+    def indices(self, b: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        epoch, pos = divmod(b, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).to(self.device)
+        return self._perm[pos * self.batch_size:(pos + 1) * self.batch_size][rank::world]
+
+
+def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
+    """G steps allowed by --steps and --epochs (inf if neither is set; --minutes is checked live)."""
+    limits = [math.inf]
+    if cfg.steps is not None:
+        limits.append(cfg.steps)
+    if cfg.epochs is not None:
+        limits.append(math.ceil(cfg.epochs * per_epoch / cfg.n_dis))
+    return min(limits)
+
+
+def make_optimizer(params, lr: float, betas: tuple[float, float], device: torch.device):
+    # The fused kernel updates all tensors in one pass (faster on CPU and GPU); fall back to
+    # foreach where a build lacks it.
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+
+@torch.no_grad()
+def ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers (BN statistics) copied."""
+    ema_params, params = list(G_ema.parameters()), list(G.parameters())
+    torch._foreach_lerp_(ema_params, params, 1 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+@dataclass
+class RunState:
+    """Everything a checkpoint holds besides the config."""
+
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    noise_gen: torch.Generator
+    step: int = 0
+    elapsed_s: float = 0.0
+
+    def tensors_and_meta(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {**prefixed("G", self.G.state_dict()), **prefixed("D", self.D.state_dict())}
+        if self.G_ema is not None:
+            tensors.update(prefixed("G_ema", self.G_ema.state_dict()))
+        opt_g_t, opt_g_json = optimizer_to_flat("opt_g", self.opt_g)
+        opt_d_t, opt_d_json = optimizer_to_flat("opt_d", self.opt_d)
+        tensors.update(opt_g_t)
+        tensors.update(opt_d_t)
+        tensors["rng.noise"] = self.noise_gen.get_state()
+        return tensors, {"step": self.step, "elapsed_s": self.elapsed_s, "opt_g": opt_g_json, "opt_d": opt_d_json}
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
+        load_state(self.G, unprefixed("G", tensors), "generator", path)
+        load_state(self.D, unprefixed("D", tensors), "discriminator", path)
+        if self.G_ema is not None:
+            load_state(self.G_ema, unprefixed("G_ema", tensors), "G_ema", path)
+        try:
+            optimizer_from_flat(self.opt_g, "opt_g", tensors, meta["opt_g"])
+            optimizer_from_flat(self.opt_d, "opt_d", tensors, meta["opt_d"])
+            self.noise_gen.set_state(tensors["rng.noise"])
+            self.step, self.elapsed_s = int(meta["step"]), float(meta["elapsed_s"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise GanforgeError(f"{path}: damaged training state ({e}); it cannot be resumed") from None
+
+
+class Trainer:
+    """One run: builds everything from the config, then `run()` trains to the end."""
+
+    def __init__(self, cfg: TrainConfig, run: Path, *, resume: bool = False, progress: bool = True):
+        self.run, self.progress = Path(run), progress
+        self.device = resolve_device(cfg.device)
+        self.cfg, data = resolve(cfg)
+        cfg = self.cfg
+        self.class_names = data.class_names
+        self.data = data.to(self.device)
+        self.order = BatchOrder(len(data), cfg.batch_size, cfg.seed, self.device)
+
+        ckpt = rundir.checkpoint_path(self.run)
+        if resume:
+            tensors, meta = load_checkpoint(ckpt)
+            stored = TrainConfig.from_dict(meta["config"])
+            if stored.model != cfg.model:
+                raise GanforgeError(f"{self.run} was trained with a different model or data "
+                                    f"({stored.model} vs {cfg.model}); resume it with its own settings")
+        elif rundir.holds_run(self.run):
+            raise GanforgeError(f"{self.run} already holds a run; continue it with --resume {self.run} "
+                                "or choose another --out")
+
+        torch.manual_seed(cfg.seed)  # weight initialisation
+        G = build_generator(cfg.model).to(self.device)
+        D = build_discriminator(cfg.model).to(self.device)
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
+        self.state = RunState(
+            G, D, G_ema,
+            make_optimizer(G.parameters(), cfg.lr_g, cfg.betas, self.device),
+            make_optimizer(D.parameters(), cfg.lr_d, cfg.betas, self.device),
+            torch.Generator(self.device).manual_seed(cfg.seed + 1))
+        if resume:
+            self.state.restore(tensors, meta, ckpt)
+            # Steps logged after that checkpoint will be trained again: drop their records.
+            kept = [r for r in read_metrics(self.run) if r.get("step", 0) <= self.state.step]
+            atomic_write(self.run / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        self.game = Game(G, D, cfg, self.state.noise_gen)
+
+        # A fixed noise batch shows the same "people" at every step: one row per class.
+        fixed_gen = torch.Generator().manual_seed(cfg.seed + 2)
+        rows = min(cfg.model.num_classes, 20) if cfg.model.conditional else 8
+        n = rows * GRID_COLUMNS
+        self.fixed_z = torch.randn(n, cfg.model.z_dim, generator=fixed_gen).to(self.device)
+        self.fixed_labels = (spread(n, list(range(rows))).to(self.device) if cfg.model.conditional else None)
+
+    # -- files -------------------------------------------------------------------------------
+    def write_config(self) -> None:
+        write_json(self.run / rundir.CONFIG, {"ganforge_version": __version__, "config": self.cfg.to_dict(),
+                                               "class_names": self.class_names})
+
+    def save_checkpoint(self, name: str = "last") -> None:
+        tensors, meta = self.state.tensors_and_meta()
+        meta.update(ganforge_version=__version__, config=self.cfg.to_dict(), class_names=self.class_names)
+        save_checkpoint(rundir.checkpoint_path(self.run, name), tensors, meta)
+
+    @property
+    def sampler(self) -> nn.Module:
+        return self.state.G_ema if self.state.G_ema is not None else self.state.G
+
+    @torch.no_grad()
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        G = self.sampler
+        was_training = G.training
+        G.eval()  # BatchNorm uses running statistics and leaves them untouched
+        try:
+            return to_uint8(G(z, labels))
+        finally:
+            G.train(was_training)
+
+    def save_samples(self) -> Path:
+        path = rundir.sample_path(self.run, self.state.step)
+        save_grid(path, self._generate(self.fixed_z, self.fixed_labels), GRID_COLUMNS, scale=2)
+        return path
+
+    def save_final_plots(self) -> None:
+        records = read_metrics(self.run)
+        steps = [r["step"] for r in records if "loss_d" in r]
+        curves = {k: (steps, [r[k] for r in records if "loss_d" in r]) for k in ("loss_d", "loss_g")}
+        atomic_write(self.run / rundir.LOSS_PLOT, png_bytes(line_plot(curves, "losses by step")))
+        m = self.cfg.model
+        gen = torch.Generator().manual_seed(self.cfg.seed + 3)
+        rows = m.num_classes if m.conditional else 8
+        z = torch.randn(rows * SHEET_COLUMNS, m.z_dim, generator=gen).to(self.device)
+        labels = spread(len(z), list(range(rows))).to(self.device) if m.conditional else None
+        save_grid(self.run / rundir.CLASS_SHEET, self._generate(z, labels), SHEET_COLUMNS, scale=2)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def step(self) -> dict[str, torch.Tensor]:
+        """One G update preceded by n_dis D updates; returns detached stats."""
+        s, cfg = self.state, self.cfg
+        # (1) Update D: real batch toward "real", detached fakes toward "fake".
+        s.D.requires_grad_(True)
+        for i in range(cfg.n_dis):
+            real_img, real_labels = self.data.batch(self.order.indices(s.step * cfg.n_dis + i))
+            loss_d, stats = self.game.d_loss(real_img, real_labels, s.step)
+            s.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            s.opt_d.step()
+        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed.
+        s.D.requires_grad_(False)
+        loss_g, _ = self.game.g_loss(cfg.batch_size, self.device)
+        s.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        s.opt_g.step()
+        if s.G_ema is not None:
+            ema_update(s.G_ema, s.G, cfg.ema)
+        s.step += 1
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats}
+
+    def run_loop(self, stop: StopRequest) -> None:
+        s, cfg = self.state, self.cfg
+        limit = total_steps(cfg, self.order.per_epoch)
+        budget_s = cfg.minutes * 60 if cfg.minutes is not None else math.inf
+        bar = tqdm(total=None if math.isinf(limit) else int(limit), initial=s.step, unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        sums: dict[str, torch.Tensor] = {}
+        n_sum, t_last, start = 0, time.perf_counter(), time.perf_counter() - s.elapsed_s
+        with bar:
+            while s.step < limit and time.perf_counter() - start < budget_s and not stop.signal:
+                for k, v in self.step().items():
+                    sums[k] = sums[k] + v if k in sums else v
+                n_sum += 1
+                s.elapsed_s = time.perf_counter() - start
+                bar.update(1)
+                if s.step % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    record = {"step": s.step, "epoch": round(s.step * cfg.n_dis / self.order.per_epoch, 4),
+                              "time_s": round(s.elapsed_s, 2),
+                              **{k: round(float(v) / n_sum, 5) for k, v in sums.items()},
+                              "img_per_s": round(n_sum * cfg.batch_size * cfg.n_dis / (now - t_last), 1)}
+                    append_metrics(self.run, record)
+                    bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")},
+                                    refresh=False)
+                    sums, n_sum, t_last = {}, 0, now
+                if s.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if s.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+
+    def train(self) -> Path:
+        self.write_config()
+        with StopRequest().installed() as stop:
+            self.run_loop(stop)
+        self.save_checkpoint()
+        if stop.signal:
+            raise Interrupted(f"stopped by {stop.signal.name} at step {self.state.step}; checkpoint saved "
+                              f"to {rundir.checkpoint_path(self.run)}; continue with --resume {self.run}",
+                              stop.signal.value)
+        self.save_samples()
+        self.save_final_plots()
+        return self.run
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM ask the loop to stop after the current step (so the checkpoint it then
+    writes is a consistent step boundary); a second signal stops at once."""
+
+    def __init__(self):
+        self.signal: signal.Signals | None = None
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum)
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            old = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: leave signals alone
+            old = {}
+        try:
+            yield self
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+
+def append_metrics(run: Path, record: dict) -> None:
+    with open(Path(run) / rundir.METRICS, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The records of metrics.jsonl; a torn last line (from a crash) is ignored."""
+    path = Path(run) / rundir.METRICS
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train a GAN as configured into the run directory `run`; returns it."""
+    return Trainer(cfg, Path(run), resume=resume, progress=progress).train()
+
+
+def stored_config(run: str | Path) -> TrainConfig:
+    """The configuration a run directory was trained with (from its last checkpoint)."""
+    _, meta = load_checkpoint(rundir.checkpoint_path(Path(run)))
+    return TrainConfig.from_dict(meta["config"])
