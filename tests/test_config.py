@@ -1,0 +1,42 @@
+import pytest
+
+from ganforge.config import PRESETS, TrainConfig, preset, validate
+from ganforge.errors import GanforgeError
+
+
+def test_presets_are_valid_and_tutorial_matches_the_classic_notebook():
+    for name in PRESETS:
+        validate(preset(name))
+    t = preset("tutorial")
+    assert (t.model.net, t.model.width, t.model.z_dim, t.conditional) == ("mlp", 128, 64, False)
+    assert (t.batch_size, t.lr_g, t.lr_d, t.betas, t.loss) == (128, 1e-5, 1e-5, (0.9, 0.999), "bce")
+    assert preset("default").conditional
+
+
+def test_round_trip_through_dict():
+    cfg = preset("default").replace(lr_g=3e-4, width=32)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_fields_are_rejected():
+    d = preset("default").to_dict()
+    d["lr_gg"] = 1
+    with pytest.raises(GanforgeError, match="lr_gg"):
+        TrainConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"batch_size": 0}, "batch_size"), ({"lr_g": -1.0}, "lr_g"), ({"lr_d": float("nan")}, "lr_d"),
+    ({"betas": (0.5, 1.0)}, "betas"), ({"z_dim": 0}, "z_dim"), ({"net": "vit"}, "net"),
+    ({"loss": "bc"}, "loss"), ({"ema": 1.0}, "ema"), ({"seed": -1}, "seed"), ({"steps": 0}, "steps"),
+    ({"img_resolution": 30}, "img_resolution"), ({"minutes": 0.0}, "minutes"),
+    ({"steps": None, "epochs": None, "minutes": None}, "budget"),
+])
+def test_invalid_values_name_the_field(change, field):
+    with pytest.raises(GanforgeError, match=field):
+        validate(preset("default").replace(**change))
+
+
+def test_unknown_preset():
+    with pytest.raises(GanforgeError, match="unknown preset"):
+        preset("fast")

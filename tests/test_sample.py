@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.errors import GanforgeError
+from ganforge.sample import parse_classes, spread, write_images
+
+
+def test_sample_is_deterministic_by_seed(tiny_run):
+    gan = ganforge.load(tiny_run)
+    a, b, c = gan.sample(12, seed=3), gan.sample(12, seed=3), gan.sample(12, seed=4)
+    assert a.dtype == torch.uint8 and a.shape == (12, 1, 28, 28)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(gan.sample(5, labels=7, seed=1), gan.sample(5, labels=[7] * 5, seed=1))
+
+
+def test_labels_are_validated(tiny_run):
+    gan = ganforge.load(tiny_run)
+    with pytest.raises(GanforgeError, match="class 10 is outside"):
+        gan.sample(2, labels=10)
+    with pytest.raises(GanforgeError, match="positive integer"):
+        gan.sample(0)
+    with pytest.raises(GanforgeError, match="3 labels for 2 images"):
+        gan.sample(2, labels=[1, 2, 3])
+
+
+def test_parse_classes_and_spread():
+    assert parse_classes("all", 3) == [0, 1, 2]
+    assert parse_classes("0,2", 3) == [0, 2]
+    for bad in ("x", "5", ""):
+        with pytest.raises(GanforgeError):
+            parse_classes(bad, 3)
+    assert spread(6, [3, 7]).tolist() == [3, 3, 3, 7, 7, 7]
+
+
+def test_write_each_format(tiny_run, tmp_path):
+    gan = ganforge.load(tiny_run)
+    write_images(gan, 20, "all", 0, tmp_path / "g.png")
+    assert Image.open(tmp_path / "g.png").size == (2 + 2 * 30, 2 + 10 * 30)  # one row per class
+    write_images(gan, 6, "3,4", 0, tmp_path / "g.npz")
+    z = np.load(tmp_path / "g.npz")
+    assert z["images"].shape == (6, 28, 28) and z["images"].dtype == np.uint8
+    assert z["labels"].tolist() == [3, 3, 3, 4, 4, 4] and z["labels"].dtype == np.int64
+    write_images(gan, 3, "7", 0, tmp_path / "d")
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["7_0.png", "7_1.png", "7_2.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "d" / "7_1.png")),
+                                  gan.sample(3, labels=7, seed=0)[1, 0].numpy())

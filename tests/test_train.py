@@ -1,0 +1,125 @@
+import copy
+import json
+
+import pytest
+import torch
+
+from ganforge import rundir
+from ganforge.config import preset
+from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.game import Game
+from ganforge.nets import build_discriminator, build_generator
+from ganforge.train import BatchOrder, Trainer, train
+
+
+@pytest.fixture
+def pair(tiny_digits):
+    cfg = preset("default").replace(width=16, z_dim=8, steps=1)
+    torch.manual_seed(0)
+    return cfg, build_generator(cfg.model), build_discriminator(cfg.model), load_dataset(str(tiny_digits))
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_d_step_lowers_d_loss_and_leaves_g_untouched(pair):
+    cfg, G, D, data = pair
+    real, labels = data.batch(torch.arange(64))
+    game = Game(G, D, cfg, torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(D.parameters(), lr=0.05)
+    g_before = _params(G)
+    fixed = torch.Generator().get_state()
+
+    def d_loss():
+        game.gen.set_state(fixed)  # the same fakes every time
+        return game.d_loss(real, labels, step=1)[0]
+
+    before = d_loss()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    assert d_loss().item() < before.item() - 1e-3
+    for a, b in zip(g_before, G.parameters()):
+        assert torch.equal(a, b) and b.grad is None
+
+
+def test_g_step_lowers_g_loss_and_leaves_d_untouched(pair):
+    cfg, G, D, _ = pair
+    game = Game(G, D, cfg, torch.Generator())
+    opt = torch.optim.SGD(G.parameters(), lr=0.05)
+    d_before = _params(D)
+    state = game.gen.manual_seed(0).get_state()
+    before = game.g_loss(64, torch.device("cpu"))[0]
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    game.gen.set_state(state)
+    assert game.g_loss(64, torch.device("cpu"))[0].item() < before.item() - 1e-4
+    assert all(torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
+
+
+def test_batch_order_is_a_permutation_per_epoch_and_stateless():
+    order = BatchOrder(10, 3, seed=1, device=torch.device("cpu"))
+    assert order.per_epoch == 3
+    epoch0 = torch.cat([order.indices(b) for b in range(3)])
+    assert len(set(epoch0.tolist())) == 9
+    again = BatchOrder(10, 3, seed=1, device=torch.device("cpu"))
+    assert torch.equal(again.indices(4), order.indices(4))  # random access, same answer
+    halves = torch.cat([order.indices(4, rank=0, world=2), order.indices(4, rank=1, world=2)])
+    assert sorted(halves.tolist()) == sorted(order.indices(4).tolist())
+
+
+def test_run_directory_contents(tiny_run):
+    cfg = json.loads((tiny_run / rundir.CONFIG).read_text())
+    assert cfg["config"]["model"]["num_classes"] == 10 and cfg["ganforge_version"]
+    records = [json.loads(line) for line in (tiny_run / rundir.METRICS).read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "img_per_s"} <= set(records[0])
+    assert sorted(p.name for p in (tiny_run / rundir.SAMPLES).iterdir()) == ["step-000003.png", "step-000006.png"]
+    for name in (rundir.LOSS_PLOT, rundir.CLASS_SHEET, "checkpoints/last.safetensors"):
+        assert (tiny_run / name).stat().st_size > 0
+
+
+def test_resume_equals_uninterrupted(tiny_config, tmp_path):
+    cfg = tiny_config.replace(ema=0.9, n_dis=2)
+    train(cfg.replace(steps=6), tmp_path / "straight", progress=False)
+    train(cfg.replace(steps=3), tmp_path / "split", progress=False)
+    train(cfg.replace(steps=6), tmp_path / "split", resume=True, progress=False)
+    a = rundir.checkpoint_path(tmp_path / "straight")
+    b = rundir.checkpoint_path(tmp_path / "split")
+    from safetensors.torch import load_file
+
+    ta, tb = load_file(a), load_file(b)
+    assert ta.keys() == tb.keys() and len(ta) > 20
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / rundir.METRICS).read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+
+def test_existing_run_is_not_overwritten(tiny_config, tmp_path):
+    train(tiny_config.replace(steps=2), tmp_path / "r", progress=False)
+    before = rundir.checkpoint_path(tmp_path / "r").read_bytes()
+    with pytest.raises(GanforgeError, match="already holds a run"):
+        train(tiny_config, tmp_path / "r", progress=False)
+    assert rundir.checkpoint_path(tmp_path / "r").read_bytes() == before
+
+
+def test_unconditional_and_dcgan_train(tiny_config, tmp_path):
+    for i, changes in enumerate([dict(conditional=False), dict(net="dcgan", width=8),
+                                 dict(net="dcgan", width=8, conditioning="input")]):
+        t = Trainer(tiny_config.replace(steps=2, **changes), tmp_path / str(i), progress=False)
+        t.train()
+        assert t.state.step == 2
+        assert all(torch.isfinite(p).all() for p in t.state.G.parameters())
+
+
+def test_conditional_on_flat_folder_is_an_error(tmp_path, tiny_config):
+    from PIL import Image
+
+    for i in range(4):
+        Image.new("L", (28, 28), 30 * i).save(tmp_path / f"{i}.png")
+    with pytest.raises(GanforgeError, match="--unconditional"):
+        train(tiny_config.replace(data=str(tmp_path)), tmp_path / "run", progress=False)
