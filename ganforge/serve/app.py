@@ -197,11 +197,12 @@ def create_app(run: str | Path) -> FastAPI:
     """The playground for the run directory `run`; raises GanforgeError if it is not a usable run."""
     play = Playground(run)
     first = play.gan.model
-    last_class = max(first.num_classes - 1, 0)
+    # Unconditional models take no class; any given is refused with that reason, not a range.
+    last_class = first.num_classes - 1 if first.conditional else None
 
     Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description=f"noise seed, 0..{MAX_SEED}")]
     Class = Annotated[int | None, Query(ge=0, le=last_class, description=f"class 0..{last_class} "
-                                        "(leave out for unconditional models)")]
+                                        "(none for unconditional models)")]
     Side = Annotated[int | None, Query(ge=1, le=MAX_SIDE, description=f"1..{MAX_SIDE}")]
     Value = Annotated[float, Field(ge=-SLIDER_LIMIT, le=SLIDER_LIMIT, allow_inf_nan=False)]
 
