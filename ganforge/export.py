@@ -13,6 +13,7 @@ as JSON: TorchScript as the extra file `ganforge.json`, ONNX as metadata propert
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import warnings
@@ -61,20 +62,25 @@ def example_inputs(gan: GAN, n: int) -> tuple[torch.Tensor, ...]:
     return (z, torch.arange(n) % gan.model.num_classes) if gan.conditional else (z,)
 
 
-def to_torchscript(G: torch.nn.Module, inputs: tuple[torch.Tensor, ...], info: str) -> bytes:
+@contextlib.contextmanager
+def jit_deprecation_silenced():
+    """torch.jit is deprecated in favour of torch.export, but a .pt2 file from torch.export needs
+    Python code to rebuild the module; a TorchScript file still runs from torch.jit.load alone."""
     with warnings.catch_warnings():
-        # torch.jit is deprecated in favour of torch.export, whose files need a matching torch
-        # and Python code to rebuild; a TorchScript file still loads with torch.jit.load alone.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with torch.no_grad():
-            traced = torch.jit.trace(G, inputs)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit", category=DeprecationWarning)
+        yield
+
+
+def to_torchscript(G: torch.nn.Module, inputs: tuple[torch.Tensor, ...], info: str) -> bytes:
     buf = io.BytesIO()
-    torch.jit.save(traced, buf, _extra_files={METADATA + ".json": info})
+    with jit_deprecation_silenced(), torch.no_grad():
+        traced = torch.jit.trace(G, inputs)
+        torch.jit.save(traced, buf, _extra_files={METADATA + ".json": info})
     return buf.getvalue()
 
 
 def run_torchscript(data: bytes, inputs: tuple[torch.Tensor, ...]):
-    with torch.no_grad():
+    with jit_deprecation_silenced(), torch.no_grad():
         return torch.jit.load(io.BytesIO(data))(*inputs).numpy()
 
 

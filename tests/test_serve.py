@@ -11,12 +11,13 @@ import time
 import numpy as np
 import pytest
 import torch
-
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 
 import ganforge
 from ganforge.checkpoint import load_checkpoint, save_checkpoint
+from ganforge.cli import cli
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.serve import create_app
@@ -260,3 +261,8 @@ def test_unreadable_run_fails_at_start_up(tiny_run, monkeypatch):
     monkeypatch.setattr("ganforge.serve.app.os.access", lambda path, mode: False)
     with pytest.raises(GanforgeError, match="cannot be read"):
         create_app(tiny_run)
+
+
+def test_serve_command_refuses_a_directory_that_is_not_a_run(tmp_path):
+    r = CliRunner().invoke(cli, ["serve", str(tmp_path)])
+    assert r.exit_code == 2 and f"error: {tmp_path} is not a run directory" in r.output
