@@ -49,12 +49,14 @@ def is_loopback(host: str) -> bool:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A bound socket, so that a busy port or a bad address is a clear error before starting."""
+    """A listening socket, so that a busy port or a bad address is a clear error before starting,
+    and the printed URL already accepts connections (they wait until uvicorn serves them)."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen()
     except OSError as e:
         raise GanforgeError(f"cannot listen on {host}:{port} ({e.strerror or e}); "
                             "pick another --port or --host") from None

@@ -32,8 +32,9 @@ function verdictNode(picture, withClass) {
   const caption = document.createElement("figcaption");
   caption.className = "verdict";
   const pct = Math.round(picture.verdict * 100);
-  const prefix = withClass && picture.label !== null ? className(picture.label) + " · " : "";
-  caption.textContent = `${prefix}${pct}% real`;
+  // In the interpolation strip the caption also names the nearer class, so it stays short.
+  caption.textContent = withClass && picture.label !== null ?
+    `${className(picture.label)} · ${pct}%` : `${pct}% real`;
   caption.title = "the police (the discriminator): probability that this image is real";
   const bar = document.createElement("div");
   bar.className = "bar";
