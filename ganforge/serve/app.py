@@ -35,7 +35,7 @@ from ganforge.sample import GAN, MAX_SEED, interpolation, load
 from ganforge.train import read_metrics
 
 STATIC = Path(__file__).parent / "static"
-MAX_SIDE = 16  # grid rows and columns: a 16x16 grid takes ~20 ms on a laptop CPU
+MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
 MAX_STEPS = 16  # interpolation frames
 SLIDERS = 8  # noise dimensions the page exposes as sliders
 SLIDER_LIMIT = 4.0  # z is standard normal: |z_i| > 4 happens once in ~16,000 draws

@@ -184,11 +184,9 @@ function drawCurve(name, series) {
 async function refreshTraining() {
   try {
     const t = await api("training");
-    const live = t.seconds_since_update !== null && t.seconds_since_update < 60;
-    $("train-status").textContent = t.logged_step === null ? "no metrics logged yet" :
-      `step ${t.logged_step} logged ${Math.round(t.seconds_since_update)} s ago` +
-      (live ? " — training; this view refreshes by itself" : " — not training now") +
-      ` · serving the checkpoint of step ${t.model_step}`;
+    $("train-status").textContent = (t.logged_step === null ? "no metrics logged yet" :
+      `step ${t.logged_step} logged ${Math.round(t.seconds_since_update)} s ago`) +
+      ` · serving the checkpoint of step ${t.model_step} · this view refreshes every 3 s`;
     const key = `${t.logged_step}/${t.sample_step}/${t.model_step}`;
     if (key === state.trainingKey) return;
     const modelChanged = state.trainingKey !== null && t.model_step !== state.info.step;
