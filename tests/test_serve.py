@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import shutil
+import socket
 import time
 
 import numpy as np
@@ -18,6 +19,7 @@ from PIL import Image
 import ganforge
 from ganforge.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.cli import cli
+from ganforge.cli_playground import is_loopback
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.serve import create_app
@@ -266,3 +268,18 @@ def test_unreadable_run_fails_at_start_up(tiny_run, monkeypatch):
 def test_serve_command_refuses_a_directory_that_is_not_a_run(tmp_path):
     r = CliRunner().invoke(cli, ["serve", str(tmp_path)])
     assert r.exit_code == 2 and f"error: {tmp_path} is not a run directory" in r.output
+
+
+def test_serve_command_refuses_a_busy_port(tiny_run):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = CliRunner().invoke(cli, ["serve", str(tiny_run), "--port", str(port)])
+    assert r.exit_code == 2 and f"error: cannot listen on 127.0.0.1:{port}" in r.output
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                            ("0.0.0.0", False), ("192.168.1.5", False)])
+def test_only_loopback_hosts_count_as_private(host, loopback):
+    assert is_loopback(host) is loopback
