@@ -35,7 +35,7 @@ def serve(run, host, port):
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"ganforge playground for {run}: http://{shown}:{sock.getsockname()[1]}/ "
-               "(API docs at /docs; Ctrl-C stops)")
+               "(API schema at /openapi.json; Ctrl-C stops)")
     if not is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use it", err=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

@@ -1,5 +1,6 @@
-"""The playground's HTTP side: a JSON API under /api (its OpenAPI schema at /openapi.json, browsable
-at /docs) and the page from ganforge/serve/static.
+"""The playground's HTTP side: a JSON API under /api (its OpenAPI schema at /openapi.json) and the
+page from ganforge/serve/static. FastAPI's /docs and /redoc pages are off: they load their scripts
+from a CDN, and the playground must work offline.
 
 No request names a file: the server reads only the run's checkpoint, metrics and newest sample grid,
 which it finds itself. Every query parameter is checked against the limits below; a bad one gets a
@@ -206,7 +207,7 @@ def create_app(run: str | Path) -> FastAPI:
     Side = Annotated[int | None, Query(ge=1, le=MAX_SIDE, description=f"1..{MAX_SIDE}")]
     Value = Annotated[float, Field(ge=-SLIDER_LIMIT, le=SLIDER_LIMIT, allow_inf_nan=False)]
 
-    app = FastAPI(title="ganforge playground", version=__version__,
+    app = FastAPI(title="ganforge playground", version=__version__, docs_url=None, redoc_url=None,
                   description="Generate images from a trained ganforge run, see what the noise "
                               "controls, and watch training. Images are PNG data URLs.")
 
