@@ -156,5 +156,11 @@ def generate(run, n, classes, seed, out, checkpoint):
     click.echo(f"wrote {n} images to {path}")
 
 
+from ganforge.cli_playground import export, interpolate, serve  # noqa: E402
+
+for command in (serve, export, interpolate):
+    cli.add_command(command)
+
+
 def main() -> None:
     cli(prog_name="ganforge")

@@ -97,13 +97,16 @@ class GAN:
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Float images in [-1, 1] (n, C, H, W) for given noise and labels."""
+        """Float images in [-1, 1] (n, C, H, W) for given noise and labels: classes (n,), or
+        class weights (n, K) that mix the class embeddings (see `interpolation`)."""
         y = labels.to(self.device) if labels is not None else None
         return self.generator(z.to(self.device), y)
 
     @torch.no_grad()
     def verdict(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The discriminator's probability that each float image (n, C, H, W) is real."""
+        if labels is not None and labels.is_floating_point():
+            labels = labels.argmax(dim=1)  # D knows whole classes only: judge a mix as its main class
         y = labels.to(self.device) if labels is not None and self.conditional else None
         logits, _ = self.discriminator(images.to(self.device), y)
         return torch.sigmoid(logits)
@@ -146,6 +149,43 @@ def parse_classes(spec: str | None, num_classes: int) -> list[int] | None:
 def spread(n: int, classes: list[int]) -> torch.Tensor:
     """n labels spread evenly over `classes`, in contiguous blocks (one grid row per class)."""
     return torch.tensor(classes)[torch.arange(n) * len(classes) // n]
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between noise rows a and b (n, d) at fractions t (n,).
+
+    Gaussian noise lives near a sphere of radius sqrt(d); a straight line between two points cuts
+    inside it, through noise G never saw in training, while the arc stays at a typical length.
+    """
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1, 1)
+    omega = torch.acos(cos)[:, None]  # (n, 1) angle between a and b
+    t = t[:, None]
+    arc = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega).clamp_min(1e-7)
+    return torch.where(omega > 1e-4, arc, torch.lerp(a, b, t))  # (nearly) parallel: the line is the arc
+
+
+def interpolation(gan: GAN, steps: int, seeds: tuple[int, int], classes: tuple[int, int] | None = None,
+                  spherical: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise (steps, z_dim) and labels walking from (seeds[0], classes[0]) to (seeds[1], classes[1]).
+
+    The noise moves along the arc (or the line) between the two seeds' noise; the labels are class
+    weights (steps, K) that move the class embedding linearly from one class to the other, or None
+    for an unconditional model. Feed both to `gan.generate`.
+    """
+    if not isinstance(steps, int) or steps < 2:
+        raise GanforgeError(f"an interpolation needs at least 2 steps (got {steps!r})")
+    t = torch.linspace(0, 1, steps)
+    z_from, z_to = (gan.noise(1, s).expand(steps, -1) for s in seeds)
+    z = slerp(z_from, z_to, t) if spherical else torch.lerp(z_from, z_to, t[:, None])
+    if not gan.conditional:
+        if classes is not None:
+            raise GanforgeError("this model is unconditional: it takes no classes to interpolate between")
+        return z, None
+    if classes is None:
+        raise GanforgeError("this model is conditional: give the classes to interpolate between")
+    ends = torch.cat([gan.labels_for(1, c) for c in classes])  # validated, (2,)
+    onehot = torch.nn.functional.one_hot(ends, gan.model.num_classes).float()  # (2, K)
+    return z, torch.lerp(onehot[0], onehot[1], t[:, None])
 
 
 def write_images(gan: GAN, n: int, classes: str | None, seed: int, out: Path) -> Path:

@@ -13,6 +13,8 @@ class LabelJoin(nn.Module):
     """G's conditioning: z joined with a learned embedding of y, for every conditioning type.
 
     (B, z_dim), (B,) -> (B, z_dim + embed_dim); the identity for unconditional models.
+    Labels may also be class weights (B, K): the embedding is then their weighted mix, which is how
+    the generator is walked smoothly from one class to another.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -23,6 +25,8 @@ class LabelJoin(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.embed is None:
             return z
+        if labels.is_floating_point():
+            return torch.cat([z, labels @ self.embed.weight], dim=1)  # (B, K) @ (K, z_dim)
         return torch.cat([z, self.embed(labels)], dim=1)
 
 

@@ -1,0 +1,316 @@
+"""The playground's HTTP side: a JSON API under /api (its OpenAPI schema at /openapi.json) and the
+page from ganforge/serve/static. FastAPI's /docs and /redoc pages are off: they load their scripts
+from a CDN, and the playground must work offline.
+
+No request names a file: the server reads only the run's checkpoint, metrics and newest sample grid,
+which it finds itself. Every query parameter is checked against the limits below; a bad one gets a
+4xx answer {"error": "<what is wrong>"}. Nothing is cached per request, so memory stays flat.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
+# name types local to create_app.
+import base64
+import logging
+import math
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import torch
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from ganforge import __version__
+from ganforge.data import to_uint8
+from ganforge.errors import GanforgeError
+from ganforge.images import png_bytes, to_pil
+from ganforge.rundir import METRICS, SAMPLES, checkpoint_path, holds_run
+from ganforge.sample import GAN, MAX_SEED, interpolation, load
+from ganforge.train import read_metrics
+
+STATIC = Path(__file__).parent / "static"
+MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
+MAX_STEPS = 16  # interpolation frames
+SLIDERS = 8  # noise dimensions the page exposes as sliders
+SLIDER_LIMIT = 4.0  # z is standard normal: |z_i| > 4 happens once in ~16,000 draws
+MAX_CURVE_POINTS = 500  # per metric series sent to the training view
+SAMPLE_NAME = re.compile(r"step-(\d+)\.png")
+
+log = logging.getLogger("ganforge.serve")
+
+
+class Playground:
+    """A run directory and the GAN of its newest checkpoint, re-read when training replaces it."""
+
+    def __init__(self, run: str | Path):
+        run = Path(run)
+        if not run.is_dir():
+            raise GanforgeError(f"{run} is not a directory; give a run directory made by 'ganforge train'")
+        if not os.access(run, os.R_OK | os.X_OK):
+            raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
+        if not holds_run(run):
+            raise GanforgeError(f"{run} is not a run directory (it has no config.json or checkpoints/); "
+                                "give one made by 'ganforge train'")
+        self.run = run
+        self._lock = threading.Lock()
+        self._stamp = self._checkpoint_stamp()
+        try:
+            self._gan = load(run)
+        except OSError as e:
+            raise GanforgeError(f"{run}: cannot read its checkpoint ({e.strerror or e})") from None
+
+    def _checkpoint_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(checkpoint_path(self.run))
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns  # training replaces the file by a rename
+
+    @property
+    def gan(self) -> GAN:
+        stamp = self._checkpoint_stamp()
+        if stamp is not None and stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    try:
+                        self._gan = load(self.run)
+                    except (GanforgeError, OSError) as e:  # keep serving the previous one
+                        log.warning("kept the previous checkpoint: %s", e)
+                    self._stamp = stamp
+        return self._gan
+
+    def newest_sample(self) -> tuple[int, Path] | None:
+        """(step, path) of the newest sample grid in RUN/samples, or None."""
+        found = [(int(m.group(1)), p) for p in (self.run / SAMPLES).glob("step-*.png")
+                 if (m := SAMPLE_NAME.fullmatch(p.name)) and p.is_file()]
+        return max(found, default=None)
+
+
+# -- responses (they document the API in its OpenAPI schema) ---------------------------------
+class Picture(BaseModel):
+    image: str = Field(description="PNG as a data URL (data:image/png;base64,...), native resolution")
+    verdict: float = Field(description="the discriminator's probability that the image is real")
+    label: int | None = Field(description="the class it was asked for (the nearer one while interpolating)")
+
+
+class Generated(Picture):
+    seed: int
+    z: list[float] = Field(description=f"the first {SLIDERS} noise values used (what the sliders show)")
+
+
+class Grid(BaseModel):
+    rows: int
+    cols: int
+    seed: int
+    pictures: list[Picture] = Field(description="row by row")
+
+
+class Strip(BaseModel):
+    t: list[float] = Field(description="the fraction of the way from the first end to the second")
+    pictures: list[Picture]
+
+
+class Limits(BaseModel):
+    max_seed: int = MAX_SEED
+    max_side: int = MAX_SIDE
+    max_steps: int = MAX_STEPS
+    sliders: int = SLIDERS
+    slider_limit: float = SLIDER_LIMIT
+
+
+class Info(BaseModel):
+    run: str
+    step: int = Field(description="training step of the checkpoint being served")
+    net: str
+    z_dim: int
+    conditional: bool
+    class_names: list[str]
+    img_channels: int
+    img_resolution: int
+    limits: Limits = Limits()
+
+
+class Series(BaseModel):
+    x: list[float]
+    y: list[float]
+
+
+class Training(BaseModel):
+    logged_step: int | None = Field(description="newest step in metrics.jsonl")
+    model_step: int = Field(description="step of the checkpoint being served")
+    seconds_since_update: float | None = Field(description="age of metrics.jsonl; small while training")
+    sample_step: int | None = Field(description="step of the newest sample grid")
+    sample_url: str | None
+    series: dict[str, Series] = Field(description="each metric by step, at most "
+                                      f"{MAX_CURVE_POINTS} points")
+
+
+def data_url(image: torch.Tensor) -> str:
+    """uint8 (C, H, W) -> 'data:image/png;base64,...'."""
+    arr = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+    return "data:image/png;base64," + base64.b64encode(png_bytes(to_pil(arr))).decode()
+
+
+def pictures(gan: GAN, z: torch.Tensor, labels: torch.Tensor | None) -> list[Picture]:
+    images = gan.generate(z, labels)  # (n, C, H, W) in [-1, 1]
+    verdicts = gan.verdict(images, labels).tolist()
+    if labels is not None and labels.is_floating_point():
+        labels = labels.argmax(dim=1)
+    names = labels.tolist() if labels is not None else [None] * len(z)
+    return [Picture(image=data_url(img), verdict=round(v, 4), label=y)
+            for img, v, y in zip(to_uint8(images).cpu(), verdicts, names)]
+
+
+def metric_series(records: list[dict]) -> dict[str, Series]:
+    """Every numeric metric by step, thinned to at most MAX_CURVE_POINTS points each."""
+    skip = {"step", "epoch", "time_s"}
+    keys = dict.fromkeys(k for r in records for k, v in r.items()
+                         if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool))
+    out = {}
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in records
+               if isinstance(r.get("step"), int) and isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
+        pts = pts[::math.ceil(len(pts) / MAX_CURVE_POINTS)] if len(pts) > MAX_CURVE_POINTS else pts
+        out[k] = Series(x=[p[0] for p in pts], y=[p[1] for p in pts])
+    return out
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def describe(err: dict) -> str:
+    """One pydantic validation error -> "query parameter 'cls': ... (got '99')"."""
+    name, *index = err["loc"][1:] or ["request"]  # loc is ("query", name) or ("query", name, i)
+    where = f"{name}" + "".join(f"[{i}]" for i in index)
+    got = f" (got {err['input']!r})" if "input" in err and err["input"] is not None else ""
+    return f"query parameter '{where}': {err['msg']}{got}"
+
+
+def create_app(run: str | Path) -> FastAPI:
+    """The playground for the run directory `run`; raises GanforgeError if it is not a usable run."""
+    play = Playground(run)
+    first = play.gan.model
+    # Unconditional models take no class; any given is refused with that reason, not a range.
+    last_class = first.num_classes - 1 if first.conditional else None
+
+    Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description=f"noise seed, 0..{MAX_SEED}")]
+    Class = Annotated[int | None, Query(ge=0, le=last_class, description=f"class 0..{last_class} "
+                                        "(none for unconditional models)")]
+    Side = Annotated[int | None, Query(ge=1, le=MAX_SIDE, description=f"1..{MAX_SIDE}")]
+    Value = Annotated[float, Field(ge=-SLIDER_LIMIT, le=SLIDER_LIMIT, allow_inf_nan=False)]
+
+    app = FastAPI(title="ganforge playground", version=__version__, docs_url=None, redoc_url=None,
+                  description="Generate images from a trained ganforge run, see what the noise "
+                              "controls, and watch training. Images are PNG data URLs.")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return error(422, "; ".join(describe(e) for e in exc.errors()))
+
+    @app.exception_handler(GanforgeError)
+    async def refused(request: Request, exc: GanforgeError):
+        return error(400, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, f"{exc.detail}: {request.url.path}")
+
+    def labels(gan: GAN, n: int, cls: int | None) -> torch.Tensor | None:
+        if gan.conditional and cls is None:
+            raise GanforgeError("this model is conditional: give a class with cls=")
+        return gan.labels_for(n, cls)
+
+    @app.get("/api/info", response_model=Info, summary="what the served model is")
+    def info() -> Info:
+        gan = play.gan
+        m = gan.model
+        return Info(run=play.run.resolve().name, step=gan.step, net=m.net, z_dim=m.z_dim,
+                    conditional=gan.conditional, class_names=gan.class_names,
+                    img_channels=m.img_channels, img_resolution=m.img_resolution)
+
+    @app.get("/api/generate", response_model=Generated, summary="one image for a class and a seed")
+    def generate(cls: Class = None, seed: Annotated[int | None, Query(
+                     ge=0, le=MAX_SEED, description="noise seed; left out: a new random one")] = None,
+                 dims: Annotated[list[Value] | None, Query(max_length=SLIDERS, description=(
+                     f"replaces the first noise values (up to {SLIDERS}, each within "
+                     f"±{SLIDER_LIMIT:g}); repeat the parameter: dims=0.5&dims=-1"))] = None) -> Generated:
+        gan = play.gan
+        if seed is None:
+            seed = int(torch.randint(0, 2**31, ()))
+        y = labels(gan, 1, cls)
+        z = gan.noise(1, seed)
+        if dims:
+            if len(dims) > gan.model.z_dim:
+                raise GanforgeError(f"dims has {len(dims)} values but the noise has only {gan.model.z_dim}")
+            z[0, :len(dims)] = torch.tensor(dims)
+        (pic,) = pictures(gan, z, y)
+        return Generated(**pic.model_dump(), seed=seed, z=[round(v, 4) for v in z[0, :SLIDERS].tolist()])
+
+    @app.get("/api/grid", response_model=Grid, summary="many images: one row per class, or one class")
+    def grid(rows: Side = None, cols: Side = None, seed: Seed = 0,
+             cls: Annotated[int | None, Query(ge=0, le=last_class, description=(
+                 "fill the grid with this class; left out: row r shows class r mod K"))] = None) -> Grid:
+        gan = play.gan
+        k = gan.model.num_classes
+        rows = rows or (min(k, MAX_SIDE) if gan.conditional and cls is None else 8)
+        cols = cols or 8
+        n = rows * cols
+        if gan.conditional and cls is None:
+            y = gan.labels_for(n, (torch.arange(rows) % k).repeat_interleave(cols))
+        else:
+            y = gan.labels_for(n, cls)
+        return Grid(rows=rows, cols=cols, seed=seed, pictures=pictures(gan, gan.noise(n, seed), y))
+
+    @app.get("/api/interpolate", response_model=Strip, summary="a strip between two seeds and/or classes")
+    def interpolate(seed_from: Seed = 0, seed_to: Seed = 1, class_from: Class = None, class_to: Class = None,
+                    steps: Annotated[int, Query(ge=2, le=MAX_STEPS, description=f"2..{MAX_STEPS}")] = 8,
+                    spherical: Annotated[bool, Query(description="slerp the noise (else lerp)")] = True) -> Strip:
+        gan = play.gan
+        ends = (class_from, class_to)
+        classes = None if ends == (None, None) else (
+            class_from if class_from is not None else class_to, class_to if class_to is not None else class_from)
+        if gan.conditional and classes is None:
+            raise GanforgeError("this model is conditional: give class_from and/or class_to")
+        z, y = interpolation(gan, steps, (seed_from, seed_to), classes, spherical)
+        return Strip(t=torch.linspace(0, 1, steps).tolist(), pictures=pictures(gan, z, y))
+
+    @app.get("/api/training", response_model=Training, summary="progress of the run: metrics and newest samples")
+    def training() -> Training:
+        gan = play.gan
+        records = read_metrics(play.run)
+        try:
+            age = round(time.time() - os.stat(play.run / METRICS).st_mtime, 1)
+        except OSError:
+            age = None
+        newest = play.newest_sample()
+        steps = [r["step"] for r in records if isinstance(r.get("step"), int)]
+        return Training(logged_step=max(steps, default=None), model_step=gan.step, seconds_since_update=age,
+                        sample_step=newest and newest[0],
+                        sample_url=newest and f"/api/samples/latest?step={newest[0]}",
+                        series=metric_series(records))
+
+    @app.get("/api/samples/latest", summary="the newest sample grid of the run (image/png)",
+             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no sample grid yet"}})
+    def latest_sample(step: Annotated[int | None, Query(
+            ge=0, description="ignored; lets the page ask again when the step changes")] = None) -> Response:
+        newest = play.newest_sample()
+        # The file is one the server listed itself; resolve() also refuses a symlink leading out.
+        if newest is None or not newest[1].resolve().is_relative_to(play.run.resolve()):
+            return error(404, "the run has no sample grid yet")
+        return Response(newest[1].read_bytes(), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
