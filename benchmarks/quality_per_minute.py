@@ -1,0 +1,105 @@
+"""Quality per CPU-minute: train presets on full MNIST for a wall-clock budget and evaluate
+10,000 conditional samples (1,000 per class) at 1, 2, 5 and 10 minutes of training.
+
+    python benchmarks/quality_per_minute.py [--data mnist] [--presets tutorial,default]
+                                            [--minutes 1,2,5,10] [--threads 2]
+
+Each preset trains in one run directory; at each mark the run is stopped by its `--minutes`
+budget, evaluated with ganforge's bundled digit evaluator, and resumed (data loading and the
+evaluation do not count towards the budget: `elapsed_s` in the checkpoint is training-loop time,
+sample grids and checkpoints included). Writes benchmarks/RESULTS.md (machine, date, torch
+version, command, table) and benchmarks/quality_per_minute.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import ganforge  # noqa: E402
+from ganforge.config import preset  # noqa: E402
+from ganforge.images import line_plot, png_bytes  # noqa: E402
+from ganforge.metrics import evaluate_generator  # noqa: E402
+from ganforge.train import train  # noqa: E402
+
+COLUMNS = ("fid", "class_accuracy", "precision", "recall", "classes_covered")
+
+
+def run_preset(name: str, data: str, marks: list[float], workdir: Path) -> list[dict]:
+    run = workdir / name
+    rows = []
+    for i, minutes in enumerate(marks):
+        cfg = preset(name).replace(data=data, minutes=minutes, steps=None, epochs=None, eval_every=0)
+        train(cfg, run, resume=i > 0, progress=False)
+        gan = ganforge.load(run)
+        t = time.perf_counter()
+        metrics = evaluate_generator(gan, n=10_000, seed=0)
+        row = {"preset": name, "minutes": minutes, "step": gan.step,
+               "eval_s": round(time.perf_counter() - t, 1),
+               **{k: metrics.get(k) for k in COLUMNS}}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="mnist")
+    ap.add_argument("--presets", default="tutorial,default")
+    ap.add_argument("--minutes", default="1,2,5,10")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    marks = [float(m) for m in args.minutes.split(",")]
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.presets.split(","):
+            rows += run_preset(name, args.data, marks, Path(tmp))
+
+    command = " ".join(["python benchmarks/quality_per_minute.py", *sys.argv[1:]])
+    lines = [
+        "# Quality per CPU-minute",
+        "",
+        f"- Machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
+        f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}",
+        f"- Command: `{command}`",
+        "- Evaluation: 10,000 samples (1,000 per class for conditional models) against the MNIST test "
+        "set, with ganforge's bundled digit classifier (see docs/metrics.md).",
+        "",
+        "| preset | minutes | steps | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ | classes covered |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['preset']} | {r['minutes']:g} | {r['step']} | " +
+                     " | ".join(fmt(r[k]) for k in COLUMNS) + " |")
+    args.out.write_text("\n".join(lines) + "\n")
+    series = {}
+    for name in args.presets.split(","):
+        mine = [r for r in rows if r["preset"] == name]
+        series[f"{name} FID"] = ([r["minutes"] for r in mine], [r["fid"] for r in mine])
+        if mine and mine[0]["class_accuracy"] is not None:
+            series[f"{name} acc x100"] = ([r["minutes"] for r in mine], [100 * r["class_accuracy"] for r in mine])
+    plot = line_plot(series, "FID (lower is better) and class accuracy x100 against training minutes")
+    (args.out.parent / "quality_per_minute.png").write_bytes(png_bytes(plot))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
