@@ -51,6 +51,18 @@ class DiscriminatorHead(nn.Module):
         return logits, class_logits
 
 
+class LabelPlane(nn.Embedding):
+    """D's input conditioning for convolutional nets: one learned (R, R) plane per class, joined
+    to the image as an extra channel. (B, C, R, R), (B,) -> (B, C + 1, R, R)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg.num_classes, cfg.img_resolution**2)
+
+    def forward(self, img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        r = img.shape[-1]
+        return torch.cat([img, super().forward(labels).view(-1, 1, r, r)], dim=1)
+
+
 def input_conditioned(cfg: ModelConfig) -> bool:
     """Whether D must join y to its input (rather than using it in the head)."""
     return cfg.conditional and cfg.conditioning == "input"
