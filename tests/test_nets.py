@@ -21,8 +21,9 @@ def test_every_configurable_net_is_registered():
 
 
 @pytest.mark.parametrize("net", NETS)
-@pytest.mark.parametrize("num_classes,conditioning", CONDITIONS)
-@pytest.mark.parametrize("channels,resolution", [(1, 28), (3, 32), (1, 8)])
+@pytest.mark.parametrize("num_classes,conditioning,channels,resolution",
+                         [(k, c, 1, 28) for k, c in CONDITIONS]
+                         + [(10, "input", 3, 64), (10, "projection", 3, 32), (0, "input", 1, 8)])
 def test_shapes(net, num_classes, conditioning, channels, resolution):
     cfg = ModelConfig(net=net, z_dim=8, width=8, num_classes=num_classes, img_channels=channels,
                       img_resolution=resolution, conditioning=conditioning)
