@@ -78,14 +78,18 @@ RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
 @click.option("--lr-g", type=float)
 @click.option("--lr-d", type=float)
 @click.option("--betas", callback=lambda c, p, v: _betas(v), help="Adam betas, e.g. 0.5,0.999.")
-@click.option("--loss", type=click.Choice(LOSSES))
-@click.option("--conditioning", type=click.Choice(CONDITIONINGS))
-@click.option("--spectral-norm/--no-spectral-norm", default=None)
+@click.option("--loss", type=click.Choice(LOSSES),
+              help="The objective (docs/menu.md); WGAN-GP's paper adds --n-dis 5 --lr-g 1e-4 "
+              "--lr-d 1e-4 --betas 0,0.9.")
+@click.option("--conditioning", type=click.Choice(CONDITIONINGS),
+              help="How D takes the label: joined to its input, projection, or an ACGAN classifier.")
+@click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral normalisation of D's weights.")
 @click.option("--ema", type=float, help="G_ema decay; 0 turns it off.")
 @click.option("--n-dis", type=int, help="D steps per G step.")
 @click.option("--r1", type=float, help="R1 penalty weight gamma; 0 turns it off.")
 @click.option("--r1-every", type=int, help="Lazy R1: apply it on every K-th D step (scaled by K).")
-@click.option("--augment", type=float, help="DiffAugment probability (translation, cutout).")
+@click.option("--augment", type=float,
+              help="DiffAugment: probability of translation and of cutout, per image; 0 turns it off.")
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(DEVICES))
 @click.option("--steps", type=int, help="Budget in G steps.")

@@ -162,11 +162,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              f"conditioning {m.conditioning!r} needs class labels, but the model is unconditional "
              "(conditional=False, --unconditional or the tutorial preset); use --conditioning input "
              "or train a conditional model (--conditional)")
-    # The residual pair halves its channels at each of its two resolution steps (width, width/2,
-    # width/4), so fewer than 4 base channels would leave a stage with none.
-    _require(m.net != "resnet" or m.width >= 4,
-             f"width must be at least 4 for net 'resnet' (its stages have width, width/2 and "
-             f"width/4 channels; got {m.width})")
+    # The residual pair has width/2, width/4 and width/8 channels at its three resolutions (to
+    # stay cheap on a CPU), so a width below 8 would leave its last stage with none.
+    _require(m.net != "resnet" or m.width >= 8,
+             f"width must be at least 8 for net 'resnet' (its stages have width/2, width/4 and "
+             f"width/8 channels; got {m.width})")
     _positive_int("batch_size", cfg.batch_size)
     _require(cfg.batch_size <= 65_536, f"batch_size must be at most 65536 (got {cfg.batch_size})")
     _finite("lr_g", cfg.lr_g, 0, 1, low_open=True)

@@ -103,7 +103,7 @@ def test_training_moves_G_ema_by_the_rule(tiny_config, tmp_path):
                                                           "--conditioning input"]),
     (dict(conditional=False, conditioning="acgan"), ["conditioning 'acgan'", "unconditional"]),
     (dict(loss="wgan-gp", r1=10.0), ["r1", "wgan-gp", "--r1 0"]),
-    (dict(net="resnet", width=3), ["width", "resnet", "at least 4"]),
+    (dict(net="resnet", width=7), ["width", "resnet", "at least 8"]),
     (dict(r1_every=0), ["r1_every", "positive integer"]),
     (dict(augment=1.5), ["augment", "[0, 1]"]),
     (dict(ema=1.0), ["ema", "below 1"]),
@@ -122,7 +122,7 @@ def test_sensible_neighbours_of_the_rules_are_accepted():
     validate(preset("tutorial"))  # unconditional with "input"
     validate(preset("default").replace(loss="wgan-gp", spectral_norm=True))
     validate(preset("default").replace(loss="hinge", r1=10.0, r1_every=1, augment=1.0))
-    validate(preset("default").replace(net="resnet", width=4, conditioning="acgan", loss="wgan-gp"))
+    validate(preset("default").replace(net="resnet", width=8, conditioning="acgan", loss="wgan-gp"))
 
 
 # -- the command line ---------------------------------------------------------------------
@@ -172,4 +172,4 @@ def test_flags_without_effect_are_refused(tiny_digits):
     data = ("--data", str(tiny_digits))
     assert "--r1-every" in refused(*data, "--r1-every", "4")
     assert "wgan-gp" in refused(*data, "--r1", "10", "--loss", "wgan-gp")
-    assert "resnet" in refused(*data, "--net", "resnet", "--width", "2")
+    assert "resnet" in refused(*data, "--net", "resnet", "--width", "4")
