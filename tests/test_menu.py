@@ -173,3 +173,37 @@ def test_flags_without_effect_are_refused(tiny_digits):
     assert "--r1-every" in refused(*data, "--r1-every", "4")
     assert "wgan-gp" in refused(*data, "--r1", "10", "--loss", "wgan-gp")
     assert "resnet" in refused(*data, "--net", "resnet", "--width", "4")
+
+
+# -- the comparison script (benchmarks/compare_menu.py), without training -------------------
+def load_compare_menu():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "compare_menu.py"
+    spec = importlib.util.spec_from_file_location("compare_menu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_menu_ranks_by_fid_and_says_whether_the_default_wins(tmp_path):
+    cm = load_compare_menu()
+    args = cm.parse_args(["--minutes", "1", "--losses", "bce,hinge", "--conditionings", "projection"])
+    assert args.losses == ["bce", "hinge"] and args.conditionings == ["projection"]
+    row = dict(conditioning="projection", settings={}, steps=10, img_per_s=100.0, precision=0.5,
+               recall=0.5, class_accuracy=0.9)
+    rows = [dict(row, loss="hinge", fid=12.0), dict(row, loss="bce", fid=10.0)]
+    text = cm.report(rows, args, "python benchmarks/compare_menu.py --minutes 1", scored=True)
+    table = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    assert table[0].startswith("| **1** | **bce**") and table[1].startswith("| 2 | hinge")
+    assert "The default preset is the best row" in text
+    text = cm.report([dict(row, loss="hinge", fid=9.0), rows[1]], args, "cmd", scored=True)
+    assert "the best row is hinge + projection" in text and "not the default preset" in text
+
+    doc = tmp_path / "menu.md"
+    doc.write_text(f"prose before\n{cm.BEGIN}\nold\n{cm.END}\nprose after\n")
+    cm.write_block(doc, text)
+    written = doc.read_text()
+    assert written.startswith("prose before\n") and written.endswith("prose after\n")
+    assert "\nold\n" not in written and written.count(cm.BEGIN) == 1
