@@ -78,6 +78,18 @@ def test_projection_head_is_linear_plus_inner_product_with_the_class_embedding()
     assert class_logits is None
 
 
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
+def test_D_starts_unsaturated(net, conditioning):
+    # At the default width a fresh D must not be confident yet: |logit| < 1, sigma in (0.27, 0.73).
+    # (The projection embedding's N(0, 1) init used to give dcgan logits of +-20.)
+    torch.manual_seed(0)
+    D = build_discriminator(ModelConfig(net=net, conditioning=conditioning))
+    with torch.no_grad():
+        logits, _ = D(torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10)
+    assert logits.abs().max() < 1
+
+
 def test_acgan_head_classifies_the_same_features():
     cfg = ModelConfig(num_classes=3, conditioning="acgan")
     head = DiscriminatorHead(4, cfg)

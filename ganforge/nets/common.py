@@ -41,6 +41,12 @@ class DiscriminatorHead(nn.Module):
         self.linear = nn.Linear(features, 1)
         use = cfg.conditioning if cfg.conditional else None
         self.embed = nn.Embedding(cfg.num_classes, features) if use == "projection" else None
+        if self.embed is not None:
+            # On the scale of `linear` (U(+-1/sqrt(F)), PyTorch's Linear init): Embedding's N(0, 1)
+            # would make the initial class term sqrt(F) times the rest of the logit, so D would
+            # start out saturated on a random class match.
+            bound = features**-0.5
+            nn.init.uniform_(self.embed.weight, -bound, bound)
         self.classifier = nn.Linear(features, cfg.num_classes) if use == "acgan" else None
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

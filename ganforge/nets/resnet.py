@@ -5,10 +5,10 @@ G: Linear to (4c, R/4, R/4) -> up-block to (2c, R/2, R/2) -> up-block to (c, R, 
 3x3 conv to C channels -> tanh. An up-block is BN, ReLU, 2x nearest upsampling, 3x3 conv, BN, ReLU,
 3x3 conv, plus an upsampled 1x1 conv shortcut.
 D, the mirror of G: down-block to (c, R/2, R/2) -> down-block to (2c, R/4, R/4) -> block to
-(4c, R/4, R/4) -> ReLU -> sum over positions -> the conditioning head. A down-block is [ReLU], 3x3
+(4c, R/4, R/4) -> ReLU -> mean over positions -> the conditioning head. A down-block is [ReLU], 3x3
 conv, ReLU, 3x3 conv, 2x2 average pooling, plus a pooled 1x1 conv shortcut (the last block does
-not pool). Like the other Ds it has no BatchNorm, so one image's output
-never depends on the rest of the batch (which gradient penalties assume).
+not pool). Like the other Ds it has no BatchNorm, so one image's output never depends on the
+rest of the batch (which gradient penalties assume).
 
 Channels shrink as the resolution grows, and c = width / 8: the default width 128 gives 64, 32 and
 16 channels at R/4, R/2 and R, which keeps the 3x3 convolutions at full resolution cheap enough
@@ -96,5 +96,6 @@ class Discriminator(nn.Module):
     def forward(self, img: torch.Tensor, labels: torch.Tensor | None = None):
         if self.label_plane is not None:
             img = self.label_plane(img, labels)  # (B, C+1, R, R)
-        # Sum over positions (not mean), as in SNGAN: features (B, 4c)
-        return self.head(self.blocks(img).sum(dim=(2, 3)), labels)
+        # Mean over positions: SNGAN sums, which scales the logit with the image area and, without
+        # spectral norm, starts D saturated. Features (B, 4c).
+        return self.head(self.blocks(img).mean(dim=(2, 3)), labels)
