@@ -107,7 +107,7 @@ def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
     D = build_discriminator(cfg)
     img = torch.rand(4, 1, 28, 28) * 2 - 1
     labels = torch.arange(4)
-    for _ in range(30):  # each training-mode forward runs one power iteration
+    for _ in range(30):  # each training-mode forward runs one more power iteration
         D(img, labels)
     weights = [m.weight for m in D.modules()
                if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]
