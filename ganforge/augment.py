@@ -16,7 +16,7 @@ CUTOUT = 1 / 2  # side of the erased square, as a fraction of the side
 def translate(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     """Shift each image by up to TRANSLATE of its side, filling with the background (-1)."""
     b, _, h, w = x.shape
-    s = max(1, round(h * TRANSLATE))
+    s = max(1, int(h * TRANSLATE + 0.5))  # rounded half up, as in DiffAugment
     dx = torch.randint(-s, s + 1, (b, 1, 1), generator=gen, device=x.device)
     dy = torch.randint(-s, s + 1, (b, 1, 1), generator=gen, device=x.device)
     keep = torch.rand(b, 1, 1, generator=gen, device=x.device) >= p
@@ -32,19 +32,22 @@ def translate(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
 
 
 def cutout(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    """Erase (set to -1) one square of side CUTOUT at a random place in each chosen image."""
+    """Erase (set to -1) a square of side CUTOUT centred at a random pixel of each chosen image
+    (clipped at the border, as in DiffAugment)."""
     b, _, h, w = x.shape
-    size = max(1, round(h * CUTOUT))
-    cy = torch.randint(0, h, (b, 1, 1), generator=gen, device=x.device)
-    cx = torch.randint(0, w, (b, 1, 1), generator=gen, device=x.device)
+    size = max(1, int(h * CUTOUT + 0.5))
+    top = torch.randint(0, h, (b, 1, 1), generator=gen, device=x.device) - size // 2
+    left = torch.randint(0, w, (b, 1, 1), generator=gen, device=x.device) - size // 2
     apply = torch.rand(b, 1, 1, generator=gen, device=x.device) < p
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((ys - cy).abs() <= size // 2) & ((xs - cx).abs() <= size // 2) & apply  # (B, H, W)
+    # rows top .. top+size-1 and columns left .. left+size-1: exactly size x size pixels
+    inside = (ys >= top) & (ys < top + size) & (xs >= left) & (xs < left + size) & apply  # (B, H, W)
     return x.masked_fill(inside.unsqueeze(1), -1.0)
 
 
 def diff_augment(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Translate, then cut out, each with probability p per image; differentiable in x."""
     if p <= 0:
         return x
     return cutout(translate(x, p, gen), p, gen)

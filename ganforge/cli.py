@@ -51,11 +51,11 @@ def _betas(value: str | None):
 
 # Flag name -> TrainConfig/ModelConfig field; flags left out keep the preset's value.
 TRAIN_FIELDS = {
-    "net": "net", "unconditional": "conditional", "z_dim": "z_dim", "width": "width",
+    "net": "net", "conditional": "conditional", "z_dim": "z_dim", "width": "width",
     "resolution": "img_resolution", "batch_size": "batch_size", "lr_g": "lr_g", "lr_d": "lr_d",
     "betas": "betas", "seed": "seed", "device": "device", "loss": "loss",
     "conditioning": "conditioning", "spectral_norm": "spectral_norm", "ema": "ema",
-    "n_dis": "n_dis", "r1": "r1", "augment": "augment", "log_every": "log_every",
+    "n_dis": "n_dis", "r1": "r1", "r1_every": "r1_every", "augment": "augment", "log_every": "log_every",
     "sample_every": "sample_every", "checkpoint_every": "checkpoint_every",
     "eval_every": "eval_every", "data": "data",
 }
@@ -69,7 +69,8 @@ RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<preset>-<time>].")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--net", type=click.Choice(NETS))
-@click.option("--unconditional", is_flag=True, default=None, help="Ignore class labels.")
+@click.option("--conditional/--unconditional", default=None,
+              help="Use class labels, or ignore them (--unconditional implies --conditioning input).")
 @click.option("--z-dim", type=int)
 @click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
 @click.option("--resolution", type=int, help="Image side for image folders (multiple of 4, 8..64).")
@@ -77,13 +78,18 @@ RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
 @click.option("--lr-g", type=float)
 @click.option("--lr-d", type=float)
 @click.option("--betas", callback=lambda c, p, v: _betas(v), help="Adam betas, e.g. 0.5,0.999.")
-@click.option("--loss", type=click.Choice(LOSSES))
-@click.option("--conditioning", type=click.Choice(CONDITIONINGS))
-@click.option("--spectral-norm/--no-spectral-norm", default=None)
+@click.option("--loss", type=click.Choice(LOSSES),
+              help="The objective (docs/menu.md); WGAN-GP's paper adds --n-dis 5 --lr-g 1e-4 "
+              "--lr-d 1e-4 --betas 0,0.9.")
+@click.option("--conditioning", type=click.Choice(CONDITIONINGS),
+              help="How D takes the label: joined to its input, projection, or an ACGAN classifier.")
+@click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral normalisation of D's weights.")
 @click.option("--ema", type=float, help="G_ema decay; 0 turns it off.")
 @click.option("--n-dis", type=int, help="D steps per G step.")
 @click.option("--r1", type=float, help="R1 penalty weight gamma; 0 turns it off.")
-@click.option("--augment", type=float, help="DiffAugment probability (translation, cutout).")
+@click.option("--r1-every", type=int, help="Lazy R1: apply it on every K-th D step (scaled by K).")
+@click.option("--augment", type=float,
+              help="DiffAugment: probability of translation and of cutout, per image; 0 turns it off.")
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(DEVICES))
 @click.option("--steps", type=int, help="Budget in G steps.")
@@ -104,8 +110,6 @@ def train(ctx, preset_name, out, resume, dry_run, quiet, **flags):
 
     given = {k: v for k, v in flags.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    if "unconditional" in given:
-        given["unconditional"] = not given["unconditional"]
     if resume is not None:
         fixed = sorted(set(given) - RESUMABLE) + (["preset"] if ctx.get_parameter_source("preset_name")
                                                   == click.core.ParameterSource.COMMANDLINE else [])
@@ -118,10 +122,15 @@ def train(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     else:
         cfg = preset(preset_name)
         run = out or Path("runs") / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if given.get("conditional") is False and "conditioning" not in given:
+            # Projection and ACGAN need labels; an unconditional model's D sees the image alone.
+            given["conditioning"] = "input"
     changes = {TRAIN_FIELDS.get(k, k): v for k, v in given.items()}
     if any(k in given for k in BUDGET):  # a budget on the command line replaces the preset's
         changes = {**dict.fromkeys(BUDGET), **changes}
     cfg = cfg.replace(**changes)
+    if "r1_every" in given and cfg.r1 == 0:
+        raise GanforgeError("--r1-every has no effect without R1; give --r1 GAMMA (e.g. --r1 10) too")
 
     if dry_run:
         resolved, data = resolve(cfg)

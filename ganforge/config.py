@@ -14,7 +14,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 
-NETS = ("mlp", "dcgan")
+NETS = ("mlp", "dcgan", "resnet")
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda")
@@ -30,7 +30,9 @@ class ModelConfig:
     num_classes: int = 10  # 0 = unconditional
     img_channels: int = 1
     img_resolution: int = 28
-    conditioning: str = "projection"  # how y enters D; G always joins an embedding of y to z
+    # How y enters D (G always joins an embedding of y to z). Unconditional models take "input":
+    # with no label to join, D's input is the image alone.
+    conditioning: str = "projection"
     spectral_norm: bool = False
 
     @property
@@ -53,7 +55,7 @@ class TrainConfig:
     n_dis: int = 1  # D updates per G update
     ema: float = 0.0  # decay of G_ema; 0 turns it off
     r1: float = 0.0  # R1 penalty weight gamma; 0 turns it off
-    r1_every: int = 16  # lazy regularisation interval (StyleGAN2)
+    r1_every: int = 16  # lazy regularisation: R1 on every r1_every-th D step (StyleGAN2)
     augment: float = 0.0  # probability of each DiffAugment op on real and fake images
     seed: int = 0
     device: str = "auto"
@@ -152,9 +154,19 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.conditioning in CONDITIONINGS,
              f"conditioning must be one of {', '.join(CONDITIONINGS)} (got {m.conditioning!r})")
     _require(cfg.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {cfg.loss!r})")
-    _require(not (m.conditioning == "acgan" and not cfg.conditional),
-             "conditioning 'acgan' needs a conditional model; drop --unconditional "
-             "or choose --conditioning input")
+    # Projection and ACGAN add label terms to D's head (an inner product with embed(y), a
+    # classifier trained on y): without labels they cannot exist, so asking for them on an
+    # unconditional model is a contradiction, not something to ignore silently. "input" is the
+    # one value that means "nothing besides the image": the tutorial preset stores it.
+    _require(cfg.conditional or m.conditioning == "input",
+             f"conditioning {m.conditioning!r} needs class labels, but the model is unconditional "
+             "(conditional=False, --unconditional or the tutorial preset); use --conditioning input "
+             "or train a conditional model (--conditional)")
+    # The residual pair has width/2, width/4 and width/8 channels at its three resolutions (to
+    # stay cheap on a CPU), so a width below 8 would leave its last stage with none.
+    _require(m.net != "resnet" or m.width >= 8,
+             f"width must be at least 8 for net 'resnet' (its stages have width/2, width/4 and "
+             f"width/8 channels; got {m.width})")
     _positive_int("batch_size", cfg.batch_size)
     _require(cfg.batch_size <= 65_536, f"batch_size must be at most 65536 (got {cfg.batch_size})")
     _finite("lr_g", cfg.lr_g, 0, 1, low_open=True)
@@ -170,6 +182,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _finite("r1", cfg.r1, 0, 1e6)
     _positive_int("r1_every", cfg.r1_every)
     _finite("augment", cfg.augment, 0, 1)
+    # R1 pulls D's input gradient on real data towards 0, WGAN-GP pulls it towards norm 1 between
+    # real and fake: two penalties with opposite targets, and WGAN-GP already has its own.
+    _require(not (cfg.r1 > 0 and cfg.loss == "wgan-gp"),
+             f"r1 ({cfg.r1:g}) cannot be combined with loss 'wgan-gp', which has its own gradient "
+             "penalty; use --r1 0 with wgan-gp, or R1 with bce, minimax, lsgan or hinge")
+    # Deliberately allowed: spectral norm with any loss (a Lipschitz bound on D suits every
+    # objective, and with WGAN-GP it is the SN+GP combination of Kurach et al. 2019); DiffAugment
+    # with any net (it acts on images, before D); ACGAN with any loss (its class term is separate
+    # from the realness loss). No D has BatchNorm, so gradient penalties (per-sample gradients)
+    # are always well defined; tests/test_nets.py keeps it so.
     _require(isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**31,
              f"seed must be an integer in [0, 2^31) (got {cfg.seed!r})")
     _require(cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")

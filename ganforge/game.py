@@ -3,6 +3,8 @@ never calls backward (that is the training loop's job).
 
     (1) Update D: minimise loss_D(D(x), D(G(z).detach()))  [+ gradient penalty, R1, class loss]
     (2) Update G: minimise loss_G(D(G(z)))                  [+ class loss for ACGAN]
+
+With augment > 0, every image D sees, real or generated, first passes through DiffAugment.
 """
 
 from __future__ import annotations
@@ -31,38 +33,50 @@ class Game:
                   if m.conditional else None)
         return z, labels
 
-    def _discriminate(self, img: torch.Tensor, labels: torch.Tensor | None):
-        return self.D(diff_augment(img, self.cfg.augment, self.gen), labels)
+    def _augment(self, img: torch.Tensor) -> torch.Tensor:
+        return diff_augment(img, self.cfg.augment, self.gen)
 
     def d_loss(self, real_img: torch.Tensor, real_labels: torch.Tensor | None,
-               step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """D's loss on one real batch and as many detached fakes; also returns stats to log."""
-        if not self.cfg.model.conditional:
+               d_step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's loss on one real batch and as many detached fakes; also returns stats to log.
+
+        `d_step` counts D updates (n_dis per G step): R1 runs on every r1_every-th of them.
+        """
+        cfg = self.cfg
+        if not cfg.model.conditional:
             real_labels = None
-        r1 = self.cfg.r1 > 0 and step % self.cfg.r1_every == 0
-        real_img = real_img.detach().requires_grad_(r1)
+        r1 = cfg.r1 > 0 and d_step % cfg.r1_every == 0
         z, fake_labels = self.latents(len(real_img), real_img.device)
         with torch.no_grad():
             fake_img = self.G(z, fake_labels)
-        real_logits, real_cls = self._discriminate(real_img, real_labels)
-        fake_logits, fake_cls = self._discriminate(fake_img, fake_labels)
+        # Penalties are taken at D's actual inputs (augmented, when DiffAugment is on): that is
+        # the distribution D is trained on, and where its gradient is meant to be controlled.
+        real_in = self._augment(real_img.detach()).detach().requires_grad_(r1)
+        fake_in = self._augment(fake_img)
+        real_logits, real_cls = self.D(real_in, real_labels)
+        fake_logits, fake_cls = self.D(fake_in, fake_labels)
         loss = self.d_loss_fn(real_logits, fake_logits)
         stats = {"d_real": torch.sigmoid(real_logits.detach()).mean(),
                  "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
         if self.acgan:
+            # D maximises the log-likelihood of the right class on real AND generated images
+            # (L_C of Odena et al. 2017), so it also learns to tell G which class it drew.
             loss = loss + losses.class_loss(real_cls, real_labels) + losses.class_loss(fake_cls, fake_labels)
-        if self.cfg.loss == "wgan-gp":
-            loss = loss + WGAN_GP_WEIGHT * self._gradient_penalty(real_img.detach(), fake_img,
-                                                                  real_labels)
+        if cfg.loss == "wgan-gp":
+            loss = loss + WGAN_GP_WEIGHT * self._gradient_penalty(real_in.detach(), fake_in, real_labels)
         if r1:
-            (grad,) = torch.autograd.grad(real_logits.sum(), real_img, create_graph=True)
-            # gamma/2 * E||grad||^2, times the lazy interval so the average strength is unchanged
-            loss = loss + self.cfg.r1 / 2 * self.cfg.r1_every * losses.r1_penalty(grad)
+            (grad,) = torch.autograd.grad(real_logits.sum(), real_in, create_graph=True)
+            # gamma/2 * E||grad||^2, times the lazy interval so that the average strength per
+            # D step is that of R1 on every step (StyleGAN2's lazy regularisation)
+            loss = loss + cfg.r1 / 2 * cfg.r1_every * losses.r1_penalty(grad)
         return loss, stats
 
-    def _gradient_penalty(self, real_img, fake_img, labels) -> torch.Tensor:
-        eps = torch.rand(len(real_img), 1, 1, 1, generator=self.gen, device=real_img.device)
-        mixed = (eps * real_img + (1 - eps) * fake_img).requires_grad_(True)
+    def _gradient_penalty(self, real_in: torch.Tensor, fake_in: torch.Tensor,
+                          labels: torch.Tensor | None) -> torch.Tensor:
+        """WGAN-GP's penalty at x_hat = e x + (1 - e) G(z), one e ~ U[0, 1] per sample; a
+        conditional critic is asked about x_hat with the real image's label."""
+        eps = torch.rand(len(real_in), 1, 1, 1, generator=self.gen, device=real_in.device)
+        mixed = (eps * real_in + (1 - eps) * fake_in).detach().requires_grad_(True)  # (B, C, H, W)
         logits, _ = self.D(mixed, labels)
         (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
         return losses.gradient_penalty(grad)
@@ -70,7 +84,7 @@ class Game:
     def g_loss(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G's loss on a fresh batch of fakes (gradients flow through D into G)."""
         z, labels = self.latents(batch_size, device)
-        fake_logits, fake_cls = self._discriminate(self.G(z, labels), labels)
+        fake_logits, fake_cls = self.D(self._augment(self.G(z, labels)), labels)
         loss = self.g_loss_fn(fake_logits)
         if self.acgan:
             loss = loss + losses.class_loss(fake_cls, labels)

@@ -249,8 +249,9 @@ class Trainer:
         # (1) Update D: real batch toward "real", detached fakes toward "fake".
         s.D.requires_grad_(True)
         for i in range(cfg.n_dis):
-            real_img, real_labels = self.data.batch(self.order.indices(s.step * cfg.n_dis + i))
-            loss_d, stats = self.game.d_loss(real_img, real_labels, s.step)
+            d_step = s.step * cfg.n_dis + i
+            real_img, real_labels = self.data.batch(self.order.indices(d_step))
+            loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             s.opt_d.step()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ganforge.config import ModelConfig
-from ganforge.nets import dcgan, mlp
+from ganforge.nets import dcgan, mlp, resnet
 from ganforge.nets.common import apply_spectral_norm
 
-FAMILIES = {"mlp": mlp, "dcgan": dcgan}
+FAMILIES = {"mlp": mlp, "dcgan": dcgan, "resnet": resnet}
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:

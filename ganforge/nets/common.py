@@ -45,6 +45,12 @@ class DiscriminatorHead(nn.Module):
         self.linear = nn.Linear(features, 1)
         use = cfg.conditioning if cfg.conditional else None
         self.embed = nn.Embedding(cfg.num_classes, features) if use == "projection" else None
+        if self.embed is not None:
+            # On the scale of `linear` (U(+-1/sqrt(F)), PyTorch's Linear init): Embedding's N(0, 1)
+            # would make the initial class term sqrt(F) times the rest of the logit, so D would
+            # start out saturated on a random class match.
+            bound = features**-0.5
+            nn.init.uniform_(self.embed.weight, -bound, bound)
         self.classifier = nn.Linear(features, cfg.num_classes) if use == "acgan" else None
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -53,6 +59,18 @@ class DiscriminatorHead(nn.Module):
             logits = logits + (self.embed(labels) * h).sum(dim=1)
         class_logits = self.classifier(h) if self.classifier is not None else None
         return logits, class_logits
+
+
+class LabelPlane(nn.Embedding):
+    """D's input conditioning for convolutional nets: one learned (R, R) plane per class, joined
+    to the image as an extra channel. (B, C, R, R), (B,) -> (B, C + 1, R, R)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg.num_classes, cfg.img_resolution**2)
+
+    def forward(self, img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        r = img.shape[-1]
+        return torch.cat([img, super().forward(labels).view(-1, 1, r, r)], dim=1)
 
 
 def input_conditioned(cfg: ModelConfig) -> bool:

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ganforge.config import ModelConfig
-from ganforge.nets.common import DiscriminatorHead, LabelJoin, input_conditioned
+from ganforge.nets.common import DiscriminatorHead, LabelJoin, LabelPlane, input_conditioned
 
 
 class Generator(nn.Module):
@@ -37,8 +37,7 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c, r = cfg.width, cfg.img_resolution
-        # Input conditioning adds one learned plane per class as an extra input channel.
-        self.label_plane = nn.Embedding(cfg.num_classes, r * r) if input_conditioned(cfg) else None
+        self.label_plane = LabelPlane(cfg) if input_conditioned(cfg) else None
         c_in = cfg.img_channels + (1 if self.label_plane is not None else 0)
         self.convs = nn.Sequential(
             nn.Conv2d(c_in, c, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
@@ -47,6 +46,5 @@ class Discriminator(nn.Module):
 
     def forward(self, img: torch.Tensor, labels: torch.Tensor | None = None):
         if self.label_plane is not None:
-            r = img.shape[-1]
-            img = torch.cat([img, self.label_plane(labels).view(-1, 1, r, r)], dim=1)
+            img = self.label_plane(img, labels)  # (B, C+1, R, R)
         return self.head(self.convs(img).flatten(1), labels)  # features (B, 2c*(R/4)^2)

@@ -1,0 +1,130 @@
+"""Every network family x conditioning: shapes, no BatchNorm in D, the projection head's form,
+and spectral norm bounding the top singular value of D's weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.testing import assert_close
+
+from ganforge.config import NETS, ModelConfig
+from ganforge.nets import FAMILIES, build_discriminator, build_generator
+from ganforge.nets.common import DiscriminatorHead
+
+# conditional models with each conditioning, and the unconditional model (which takes "input")
+CONDITIONS = [(10, "input"), (10, "projection"), (10, "acgan"), (0, "input")]
+
+
+def test_every_configurable_net_is_registered():
+    assert set(FAMILIES) == set(NETS)
+
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("num_classes,conditioning,channels,resolution",
+                         [(k, c, 1, 28) for k, c in CONDITIONS]
+                         + [(10, "input", 3, 64), (10, "projection", 3, 32), (0, "input", 1, 8)])
+def test_shapes(net, num_classes, conditioning, channels, resolution):
+    cfg = ModelConfig(net=net, z_dim=8, width=8, num_classes=num_classes, img_channels=channels,
+                      img_resolution=resolution, conditioning=conditioning)
+    torch.manual_seed(0)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    labels = torch.randint(0, 10, (5,)) if num_classes else None
+    img = G(torch.randn(5, 8), labels)
+    assert img.shape == (5, channels, resolution, resolution)
+    assert img.min() >= -1 and img.max() <= 1
+    logits, class_logits = D(img, labels)
+    assert logits.shape == (5,)
+    if num_classes and conditioning == "acgan":
+        assert class_logits.shape == (5, num_classes)
+    else:
+        assert class_logits is None
+
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("conditioning", ["input", "projection"])
+def test_conditional_D_depends_on_the_label(net, conditioning):
+    cfg = ModelConfig(net=net, z_dim=8, width=8, conditioning=conditioning)
+    torch.manual_seed(0)
+    D = build_discriminator(cfg)
+    img = torch.rand(4, 1, 28, 28) * 2 - 1
+    a, _ = D(img, torch.zeros(4, dtype=torch.long))
+    b, _ = D(img, torch.ones(4, dtype=torch.long))
+    assert (a - b).abs().min() > 1e-6
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_no_discriminator_has_batchnorm(net):
+    # A gradient penalty needs each image's score to depend on that image alone.
+    D = build_discriminator(ModelConfig(net=net, width=8))
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+    img = torch.rand(6, 1, 28, 28) * 2 - 1
+    labels = torch.arange(6)
+    whole, _ = D(img, labels)
+    alone = torch.cat([D(img[i:i + 1], labels[i:i + 1])[0] for i in range(6)])
+    assert_close(whole, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_projection_head_is_linear_plus_inner_product_with_the_class_embedding():
+    # f(x, y) = psi(phi(x)) + <V y, phi(x)> (Miyato & Koyama 2018, eq. 3)
+    cfg = ModelConfig(num_classes=3, conditioning="projection")
+    head = DiscriminatorHead(4, cfg)
+    h = torch.randn(5, 4)
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    logits, class_logits = head(h, labels)
+    w, b, V = head.linear.weight[0], head.linear.bias[0], head.embed.weight
+    expected = torch.stack([h[i] @ w + b + h[i] @ V[labels[i]] for i in range(5)])
+    assert_close(logits, expected)
+    assert class_logits is None
+
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
+def test_D_starts_unsaturated(net, conditioning):
+    # At the default width a fresh D must not be confident yet: |logit| < 1, sigma in (0.27, 0.73).
+    # (The projection embedding's N(0, 1) init used to give dcgan logits of +-20.)
+    torch.manual_seed(0)
+    D = build_discriminator(ModelConfig(net=net, conditioning=conditioning))
+    with torch.no_grad():
+        logits, _ = D(torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10)
+    assert logits.abs().max() < 1
+
+
+def test_acgan_head_classifies_the_same_features():
+    cfg = ModelConfig(num_classes=3, conditioning="acgan")
+    head = DiscriminatorHead(4, cfg)
+    h = torch.randn(5, 4)
+    logits, class_logits = head(h, torch.zeros(5, dtype=torch.long))
+    assert_close(logits, head.linear(h)[:, 0])  # the label does not enter the realness score
+    assert_close(class_logits, head.classifier(h))
+
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
+def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
+    cfg = ModelConfig(net=net, z_dim=8, width=8, conditioning=conditioning, spectral_norm=True)
+    torch.manual_seed(0)
+    D = build_discriminator(cfg)
+    img = torch.rand(4, 1, 28, 28) * 2 - 1
+    labels = torch.arange(4)
+    for _ in range(30):  # each training-mode forward runs one more power iteration
+        D(img, labels)
+    weights = [m.weight for m in D.modules()
+               if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]
+    assert weights and all(m.parametrizations for m in D.modules()
+                           if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding)))
+    with torch.no_grad():
+        sigmas = torch.stack([torch.linalg.matrix_norm(w.flatten(1), ord=2) for w in weights])
+    assert_close(sigmas, torch.ones_like(sigmas), rtol=0, atol=1e-2)
+    # without it, the same layers are far from 1
+    plain = build_discriminator(ModelConfig(net=net, z_dim=8, width=8, conditioning=conditioning))
+    with torch.no_grad():
+        raw = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in plain.modules()
+               if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]
+    assert max(abs(s - 1) for s in raw) > 0.1
+
+
+def test_dcgan_input_conditioning_keeps_its_checkpoint_names():
+    # The label plane moved into common.LabelPlane; dcgan checkpoints must still load.
+    D = build_discriminator(ModelConfig(net="dcgan", width=8, conditioning="input"))
+    assert "label_plane.weight" in D.state_dict()
