@@ -18,16 +18,23 @@ WGAN_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. 2017
 
 
 class Game:
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, gen: torch.Generator):
+    """`rank` and `world` (data-parallel training): every rank draws the noise of the global batch
+    from the same stream `gen` and keeps its share `[rank::world]`, so the ranks together use
+    exactly the noise one process would, and `gen`'s state is the same on every rank."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, gen: torch.Generator,
+                 rank: int = 0, world: int = 1):
         self.G, self.D, self.cfg, self.gen = G, D, cfg, gen
+        self.rank, self.world = rank, world
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[cfg.loss]
         self.acgan = cfg.model.conditional and cfg.model.conditioning == "acgan"
 
     def latents(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fresh noise z ~ N(0, I) (n, z_dim) and, if conditional, uniform labels (n,)."""
-        m = self.cfg.model
-        z = torch.randn(n, m.z_dim, generator=self.gen, device=device)
-        labels = (torch.randint(0, m.num_classes, (n,), generator=self.gen, device=device)
+        """Fresh noise z ~ N(0, I) (n, z_dim) and, if conditional, uniform labels (n,): this
+        rank's share of n * world draws."""
+        m, share = self.cfg.model, slice(self.rank, None, self.world)
+        z = torch.randn(n * self.world, m.z_dim, generator=self.gen, device=device)[share]
+        labels = (torch.randint(0, m.num_classes, (n * self.world,), generator=self.gen, device=device)[share]
                   if m.conditional else None)
         return z, labels
 
