@@ -20,7 +20,9 @@ WGAN_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. 2017
 class Game:
     """`rank` and `world` (data-parallel training): every rank draws the noise of the global batch
     from the same stream `gen` and keeps its share `[rank::world]`, so the ranks together use
-    exactly the noise one process would, and `gen`'s state is the same on every rank."""
+    exactly the noise one process would, and `gen`'s state is the same on every rank. Per-image
+    randomness of a rank's own images (augmentation, gradient-penalty mixing) comes from
+    `local_gen()`, so ranks do not repeat each other's draws."""
 
     def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, gen: torch.Generator,
                  rank: int = 0, world: int = 1):
@@ -38,8 +40,18 @@ class Game:
                   if m.conditional else None)
         return z, labels
 
+    def local_gen(self, device: torch.device) -> torch.Generator:
+        """The stream for randomness of this rank's images only: `gen` itself in one process;
+        with several ranks a fresh stream per rank, seeded by one draw from the shared `gen`."""
+        if self.world == 1:
+            return self.gen
+        seed = int(torch.randint(2**62, (), generator=self.gen, device=self.gen.device))
+        return torch.Generator(device).manual_seed(seed + self.rank)
+
     def _discriminate(self, img: torch.Tensor, labels: torch.Tensor | None):
-        return self.D(diff_augment(img, self.cfg.augment, self.gen), labels)
+        if self.cfg.augment > 0:
+            img = diff_augment(img, self.cfg.augment, self.local_gen(img.device))
+        return self.D(img, labels)
 
     def d_loss(self, real_img: torch.Tensor, real_labels: torch.Tensor | None,
                step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -68,7 +80,8 @@ class Game:
         return loss, stats
 
     def _gradient_penalty(self, real_img, fake_img, labels) -> torch.Tensor:
-        eps = torch.rand(len(real_img), 1, 1, 1, generator=self.gen, device=real_img.device)
+        gen = self.local_gen(real_img.device)
+        eps = torch.rand(len(real_img), 1, 1, 1, generator=gen, device=real_img.device)
         mixed = (eps * real_img + (1 - eps) * fake_img).requires_grad_(True)
         logits, _ = self.D(mixed, labels)
         (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)

@@ -102,6 +102,23 @@ def test_ranks_hold_identical_weights(two_procs):
         assert torch.equal(saved[k], rank0[k]), k
 
 
+def test_penalties_and_augmentation_keep_ranks_in_step(tiny_digits, tmp_path):
+    # Double backward (R1, gradient penalty) through DDP, spectral norm's buffers, and per-rank
+    # augmentation streams drawn without letting the shared noise stream drift apart.
+    dump = tmp_path / "dump"
+    p = torchrun("train", *flags(tiny_digits), "--no-sync-bn", "--loss", "wgan-gp", "--r1", "1",
+                 "--augment", "0.5", "--spectral-norm", "--steps", "2", "--out", str(tmp_path / "run"),
+                 hooks=("--dump", str(dump)))
+    assert p.returncode == 0, p.stderr[-3000:]
+    rank0, rank1 = load_file(dump / "rank0.safetensors"), load_file(dump / "rank1.safetensors")
+    for k in rank0:
+        if re.fullmatch(r"G\.blocks\.\d+\.running_(mean|var)", k):
+            # Without --sync-bn each rank's statistics come from its own half of the batch.
+            assert not torch.equal(rank0[k], rank1[k]), k
+        else:
+            assert torch.equal(rank0[k], rank1[k]), k
+
+
 def test_two_processes_match_one_with_the_global_batch(two_procs, single):
     run, _ = two_procs
     assert_same_training(weights(run), weights(single[3]), steps=3)
