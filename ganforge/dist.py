@@ -85,7 +85,8 @@ def process_group(device: torch.device, backend: str = "auto"):
         return
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend_for(device, backend), timeout=TIMEOUT)
+    dist.init_process_group(backend_for(device, backend), timeout=TIMEOUT,
+                            device_id=device if device.type == "cuda" else None)
     try:
         yield
     finally:

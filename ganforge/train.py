@@ -279,14 +279,15 @@ class Trainer:
         # (1) Update D: real batch toward "real", detached fakes toward "fake".
         s.D.requires_grad_(True)
         for i in range(cfg.n_dis):
-            real_img, real_labels = self.data.batch(self.order.indices(s.step * cfg.n_dis + i, self.rank, self.world))
+            index = self.order.indices(s.step * cfg.n_dis + i, self.rank, self.world)
+            real_img, real_labels = self.data.batch(index)
             with self.autocast():
                 loss_d, stats = self.game.d_loss(real_img, real_labels, s.step)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             s.opt_d.step()
-        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed.
-        # DDP must not wait for D's gradients here (there are none): no_sync.
+        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed,
+        # and no_sync keeps D's DDP from waiting for them.
         s.D.requires_grad_(False)
         with self.autocast(), dist.no_sync(self.D_train):
             loss_g, _ = self.game.g_loss(cfg.batch_size // self.world, self.device)
@@ -315,7 +316,8 @@ class Trainer:
                 bar.update(1)
                 if s.step % cfg.log_every == 0:
                     now = time.perf_counter()
-                    means = dist.average(torch.stack([v.float() for v in sums.values()])) / n_sum  # over steps and ranks
+                    # means over the interval's steps and over all ranks
+                    means = dist.average(torch.stack([v.float() for v in sums.values()])) / n_sum
                     record = {"step": s.step, "epoch": round(s.step * cfg.n_dis / self.order.per_epoch, 4),
                               "time_s": round(s.elapsed_s, 2),
                               **{k: round(float(v), 5) for k, v in zip(sums, means)},
