@@ -3,8 +3,8 @@
     python benchmarks/scaling.py [--minutes 0.5] [--batch-sizes 64,256] [--out results.json]
 
 For each global batch size it runs `ganforge train` (default preset: conditional MLP, bundled
-digits) for a fixed wall-clock budget, three ways, and reports images per second (G steps x
-global batch / s, the median of the logged intervals after the first, which holds warm-up):
+digits) for a fixed wall-clock budget, three ways, and reports images per second: G steps x
+global batch / training seconds, as the final checkpoint records them (start-up excluded):
 
     1 proc x 1 thread     the baseline one worker
     1 proc x N threads    the same cores used by intra-op threads instead of processes
@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,25 +26,31 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOG_EVERY = 20
-NEVER = 10**9  # no sample grids or checkpoints inside the measured time
+sys.path.insert(0, str(ROOT))  # this worktree's ganforge, as the runs use
+
+from ganforge.checkpoint import load_checkpoint  # noqa: E402
+from ganforge.rundir import checkpoint_path  # noqa: E402
+NEVER = 10**9  # no logs, sample grids or checkpoints inside the measured time
 
 
-def run(procs: int, threads: int, batch: int, minutes: float, workdir: Path) -> float | None:
+def run(procs: int, threads: int, batch: int, minutes: float, workdir: Path) -> float:
     out = workdir / f"p{procs}-t{threads}-b{batch}"
     train = ["-m", "ganforge", "train", "--device", "cpu", "--batch-size", str(batch), "--minutes", str(minutes),
-             "--log-every", str(LOG_EVERY), "--sample-every", str(NEVER), "--checkpoint-every", str(NEVER),
+             "--log-every", str(NEVER), "--sample-every", str(NEVER), "--checkpoint-every", str(NEVER),
              "--quiet", "--out", str(out)]
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"] if procs > 1 else []
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, *launcher, *train], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return statistics.median(r["img_per_s"] for r in records[1:]) if len(records) > 1 else None
+    _, meta = load_checkpoint(checkpoint_path(out))
+    return meta["step"] * batch / meta["elapsed_s"]
 
 
-def fmt(img_s: float | None) -> str:
-    return "-" if img_s is None else f"{img_s:.0f}"  # "-": too slow to log two intervals
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor()
 
 
 def main() -> None:
@@ -62,19 +67,18 @@ def main() -> None:
             for procs, threads in ways:
                 img_s = run(procs, threads, batch, args.minutes, Path(tmp))
                 results.append({"batch": batch, "procs": procs, "threads": threads, "img_per_s": img_s})
-                print(f"batch {batch}: {procs} proc x {threads} thread(s): {fmt(img_s)} img/s", file=sys.stderr)
+                print(f"batch {batch}: {procs} proc x {threads} thread(s): {img_s:.0f} img/s", file=sys.stderr)
 
     print(f"| global batch | 1 proc x 1 thread | 1 proc x {cores} threads | 2 procs x 1 thread | 2 procs / 1x1 |")
     print("|---|---|---|---|---|")
     for batch in dict.fromkeys(r["batch"] for r in results):
         row = {(r["procs"], r["threads"]): r["img_per_s"] for r in results if r["batch"] == batch}
         base, two = row[(1, 1)], row[(2, 1)]
-        ratio = f"{two / base:.2f}x" if base and two else "-"
-        print(f"| {batch} | {fmt(base)} | {fmt(row[(1, cores)])} | {fmt(two)} | {ratio} |")
+        print(f"| {batch} | {base:.0f} | {row[(1, cores)]:.0f} | {two:.0f} | {two / base:.2f}x |")
     if args.out:
         args.out.write_text(json.dumps({
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-            "processor": platform.processor(), "cores": cores, "load_avg_before": load_before,
+            "processor": cpu_model(), "cores": cores, "load_avg_before": load_before,
             "command": " ".join([Path(sys.executable).name, *sys.argv]), "results": results}, indent=2) + "\n")
 
 

@@ -1,5 +1,5 @@
 """Data-parallel training with `torchrun`: the launcher's environment, the process group, the
-rank-0-writes rule, per-rank seeds, SyncBatchNorm and the DDP wrapping of G and D.
+rank-0-writes rule, SyncBatchNorm and the DDP wrapping of G and D.
 
 `torchrun --nproc_per_node=N -m ganforge train ...` starts N copies of the same command with
 RANK, LOCAL_RANK and WORLD_SIZE set. Without those variables everything here is the identity:
@@ -20,7 +20,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ganforge.errors import GanforgeError
 
-BACKENDS = ("auto", "gloo", "nccl")
 # Every step has collectives, so a rank that died or hangs is noticed at the next one; the
 # longest legitimate wait is rank 0 writing a checkpoint or sample grid while the others wait.
 TIMEOUT = datetime.timedelta(minutes=5)
@@ -59,12 +58,6 @@ def env() -> Env:
 def is_main() -> bool:
     """True on the process that writes files (rank 0, or the only process)."""
     return env().is_main
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """A seed for rank `rank`'s own random stream: `seed` itself on rank 0, and streams that no
-    other (seed < 2^31, rank) pair shares elsewhere."""
-    return seed + (rank << 32)
 
 
 def backend_for(device: torch.device, requested: str = "auto") -> str:

@@ -20,9 +20,10 @@ import torch
 from safetensors.torch import load_file
 
 from ganforge import dist
+from ganforge.config import preset, validate
 from ganforge.errors import GanforgeError
 from ganforge.rundir import checkpoint_path
-from ganforge.train import Trainer, train
+from ganforge.train import Trainer, read_metrics, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "dist_worker.py"
@@ -44,7 +45,6 @@ def torchrun(*args: str, hooks: tuple[str, ...] = ()) -> subprocess.CompletedPro
 
 def cli_config(data: Path, steps: int):
     """The TrainConfig that `ganforge train flags(data) --steps N` resolves to."""
-    from ganforge.config import preset
     return preset("default").replace(data=str(data), width=16, z_dim=8, batch_size=32, device="cpu",
                                      sync_bn=True, log_every=1, sample_every=100, checkpoint_every=100,
                                      steps=steps, minutes=None)
@@ -59,7 +59,7 @@ def assert_same_training(got: dict[str, torch.Tensor], want: dict[str, torch.Ten
     # A Linear bias right before BatchNorm has zero gradient in exact arithmetic (BN subtracts the
     # batch mean), so Adam turns rounding noise into steps of up to lr: allow steps * lr there
     # and in the running means it shifts. Everything else must agree to float precision.
-    lr = 2e-4
+    lr = preset("default").lr_g
     for k in want:
         loose = re.fullmatch(r"(G|G_ema)\.blocks\.\d+\.(bias|running_mean)", k)
         if want[k].is_floating_point():
@@ -123,7 +123,6 @@ def test_two_processes_match_one_with_the_global_batch(two_procs, single):
     run, _ = two_procs
     assert_same_training(weights(run), weights(single[3]), steps=3)
     # Only rank 0 writes: one record per step, with losses averaged over both halves of the batch.
-    from ganforge.train import read_metrics
     got, want = read_metrics(run), read_metrics(single[3])
     assert [r["step"] for r in got] == [1, 2, 3]
     for g, w in zip(got, want):
@@ -162,3 +161,37 @@ def test_global_batch_must_split_evenly(tiny_config, tmp_path, monkeypatch):
     monkeypatch.setattr(dist, "world", lambda: (0, 3))
     with pytest.raises(GanforgeError, match="batch_size 32 is the global batch, split over 3 processes"):
         Trainer(tiny_config, tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("backend", "mpi", "backend must be one of auto, gloo, nccl"),
+    ("amp", "fp16", "amp must be one of off, bf16"),
+    ("sync_bn", "yes", "sync_bn must be true or false"),
+    ("compile", 1, "compile must be true or false"),
+])
+def test_scaling_fields_are_validated(tiny_config, field, value, message):
+    with pytest.raises(GanforgeError, match=message):
+        validate(tiny_config.replace(**{field: value}))
+
+
+def test_nccl_needs_cuda_devices():
+    assert dist.backend_for(torch.device("cpu")) == "gloo"
+    assert dist.backend_for(torch.device("cuda", 0)) == "nccl"
+    with pytest.raises(GanforgeError, match="backend nccl needs CUDA devices"):
+        dist.backend_for(torch.device("cpu"), "nccl")
+
+
+def test_torchrun_environment_is_read_and_checked(monkeypatch):
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    assert dist.env() == dist.Env(rank=0, local_rank=0, world_size=1)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert dist.env() == dist.Env(rank=1, local_rank=1, world_size=2) and not dist.is_main()
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(GanforgeError, match="inconsistent torchrun environment"):
+        dist.env()
+    monkeypatch.setenv("RANK", "one")
+    with pytest.raises(GanforgeError, match="RANK='one' is not an integer"):
+        dist.env()
