@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import click
 
 from ganforge import __version__
-from ganforge.config import CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, TrainConfig, preset
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, TrainConfig, preset
 from ganforge.errors import GanforgeError
 
 
@@ -57,10 +58,12 @@ TRAIN_FIELDS = {
     "conditioning": "conditioning", "spectral_norm": "spectral_norm", "ema": "ema",
     "n_dis": "n_dis", "r1": "r1", "r1_every": "r1_every", "augment": "augment", "log_every": "log_every",
     "sample_every": "sample_every", "checkpoint_every": "checkpoint_every",
-    "eval_every": "eval_every", "data": "data",
+    "eval_every": "eval_every", "data": "data", "backend": "backend", "sync_bn": "sync_bn",
+    "amp": "amp", "compile": "compile",
 }
 BUDGET = ("steps", "epochs", "minutes")
-RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
+# What may change when continuing a run: the budget, and how (not what) it computes.
+RESUMABLE = {"device", "backend", "sync_bn", "amp", "compile", *BUDGET}
 
 
 @cli.command()
@@ -92,6 +95,10 @@ RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
               help="DiffAugment: probability of translation and of cutout, per image; 0 turns it off.")
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(DEVICES))
+@click.option("--backend", type=click.Choice(BACKENDS), help="torch.distributed backend under torchrun.")
+@click.option("--sync-bn/--no-sync-bn", default=None, help="BatchNorm statistics over all ranks' batches.")
+@click.option("--amp", type=click.Choice(AMPS), help="bf16: mixed-precision forward passes.")
+@click.option("--compile/--no-compile", default=None, help="torch.compile G and D.")
 @click.option("--steps", type=int, help="Budget in G steps.")
 @click.option("--epochs", type=float, help="Budget in passes over the data.")
 @click.option("--minutes", type=float, help="Budget in wall-clock minutes.")
@@ -105,6 +112,7 @@ RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
 @click.pass_context
 def train(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
+    from ganforge.dist import is_main
     from ganforge.train import Interrupted, resolve, stored_config
     from ganforge.train import train as run_training
 
@@ -115,7 +123,8 @@ def train(ctx, preset_name, out, resume, dry_run, quiet, **flags):
                                                   == click.core.ParameterSource.COMMANDLINE else [])
         if fixed:
             raise GanforgeError(f"--{fixed[0].replace('_', '-')} cannot change when resuming; only "
-                                "--steps, --epochs, --minutes and --device can")
+                                "--steps, --epochs, --minutes, --device, --backend, --sync-bn, --amp "
+                                "and --compile can")
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise GanforgeError("--out and --resume name different directories; give only --resume RUN")
         cfg, run = stored_config(resume), Path(resume)
@@ -142,8 +151,9 @@ def train(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     except Interrupted as e:
         click.echo(str(e), err=True)
         sys.exit(128 + e.signum)
-    click.echo(f"done: samples in {run / 'samples'}, per-class sheet {run / 'classes.png'}, "
-               f"checkpoint {run / 'checkpoints' / 'last.safetensors'}")
+    if is_main():
+        click.echo(f"done: samples in {run / 'samples'}, per-class sheet {run / 'classes.png'}, "
+                   f"checkpoint {run / 'checkpoints' / 'last.safetensors'}")
 
 
 @cli.command()
@@ -172,4 +182,8 @@ for command in (serve, export, interpolate):
 
 
 def main() -> None:
-    cli(prog_name="ganforge")
+    entry = cli
+    if "TORCHELASTIC_ERROR_FILE" in os.environ:  # under torchrun: its summary shows a failed rank's error
+        from torch.distributed.elastic.multiprocessing.errors import record
+        entry = record(cli)
+    entry(prog_name="ganforge")

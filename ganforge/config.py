@@ -18,6 +18,8 @@ NETS = ("mlp", "dcgan", "resnet")
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed backend under torchrun; auto: nccl on CUDA
+AMPS = ("off", "bf16")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ class TrainConfig:
     augment: float = 0.0  # probability of each DiffAugment op on real and fake images
     seed: int = 0
     device: str = "auto"
+    # Scaling (see docs/scaling.md): data-parallel under torchrun, mixed precision, compilation.
+    backend: str = "auto"
+    sync_bn: bool = False  # BatchNorm statistics over the global batch rather than each rank's
+    amp: str = "off"  # "bf16": autocast forward passes to bfloat16
+    compile: bool = False  # torch.compile G and D for training (checkpoints hold the originals)
     # Budget: training stops at whichever is reached first; at least one must be set.
     steps: int | None = None
     epochs: float | None = None
@@ -195,6 +202,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**31,
              f"seed must be an integer in [0, 2^31) (got {cfg.seed!r})")
     _require(cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
+    _require(cfg.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)} (got {cfg.backend!r})")
+    _require(isinstance(cfg.sync_bn, bool), f"sync_bn must be true or false (got {cfg.sync_bn!r})")
+    _require(cfg.amp in AMPS, f"amp must be one of {', '.join(AMPS)} (got {cfg.amp!r})")
+    _require(isinstance(cfg.compile, bool), f"compile must be true or false (got {cfg.compile!r})")
     _require(any(b is not None for b in (cfg.steps, cfg.epochs, cfg.minutes)),
              "no training budget: give --steps, --epochs or --minutes")
     if cfg.steps is not None:

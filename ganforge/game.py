@@ -20,21 +20,40 @@ WGAN_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. 2017
 
 
 class Game:
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, gen: torch.Generator):
+    """`rank` and `world` (data-parallel training): every rank draws the noise of the global batch
+    from the same stream `gen` and keeps its share `[rank::world]`, so the ranks together use
+    exactly the noise one process would, and `gen`'s state is the same on every rank. Per-image
+    randomness of a rank's own images (augmentation, gradient-penalty mixing) comes from
+    `local_gen()`, so ranks do not repeat each other's draws."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, cfg: TrainConfig, gen: torch.Generator,
+                 rank: int = 0, world: int = 1):
         self.G, self.D, self.cfg, self.gen = G, D, cfg, gen
+        self.rank, self.world = rank, world
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[cfg.loss]
         self.acgan = cfg.model.conditional and cfg.model.conditioning == "acgan"
 
     def latents(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Fresh noise z ~ N(0, I) (n, z_dim) and, if conditional, uniform labels (n,)."""
-        m = self.cfg.model
-        z = torch.randn(n, m.z_dim, generator=self.gen, device=device)
-        labels = (torch.randint(0, m.num_classes, (n,), generator=self.gen, device=device)
+        """Fresh noise z ~ N(0, I) (n, z_dim) and, if conditional, uniform labels (n,): this
+        rank's share of n * world draws."""
+        m, share = self.cfg.model, slice(self.rank, None, self.world)
+        z = torch.randn(n * self.world, m.z_dim, generator=self.gen, device=device)[share]
+        labels = (torch.randint(0, m.num_classes, (n * self.world,), generator=self.gen, device=device)[share]
                   if m.conditional else None)
         return z, labels
 
+    def local_gen(self, device: torch.device) -> torch.Generator:
+        """The stream for randomness of this rank's images only: `gen` itself in one process;
+        with several ranks a fresh stream per rank, seeded by one draw from the shared `gen`."""
+        if self.world == 1:
+            return self.gen
+        seed = int(torch.randint(2**62, (), generator=self.gen, device=self.gen.device))
+        return torch.Generator(device).manual_seed(seed + self.rank)
+
     def _augment(self, img: torch.Tensor) -> torch.Tensor:
-        return diff_augment(img, self.cfg.augment, self.gen)
+        if self.cfg.augment <= 0:
+            return img
+        return diff_augment(img, self.cfg.augment, self.local_gen(img.device))
 
     def d_loss(self, real_img: torch.Tensor, real_labels: torch.Tensor | None,
                d_step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -75,7 +94,7 @@ class Game:
                           labels: torch.Tensor | None) -> torch.Tensor:
         """WGAN-GP's penalty at x_hat = e x + (1 - e) G(z), one e ~ U[0, 1] per sample; a
         conditional critic is asked about x_hat with the real image's label."""
-        eps = torch.rand(len(real_in), 1, 1, 1, generator=self.gen, device=real_in.device)
+        eps = torch.rand(len(real_in), 1, 1, 1, generator=self.local_gen(real_in.device), device=real_in.device)
         mixed = (eps * real_in + (1 - eps) * fake_in).detach().requires_grad_(True)  # (B, C, H, W)
         logits, _ = self.D(mixed, labels)
         (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import math
 import signal
@@ -17,7 +18,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from ganforge import __version__, rundir
+from ganforge import __version__, dist, rundir
 from ganforge.checkpoint import (atomic_write, load_checkpoint, optimizer_from_flat, optimizer_to_flat, prefixed,
                                  save_checkpoint, unprefixed, write_json)
 from ganforge.config import TrainConfig, validate
@@ -40,12 +41,16 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """The device to train on; under torchrun each process of a node takes GPU LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise GanforgeError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
-    return torch.device(name)
+    if name == "cuda" and local_rank >= torch.cuda.device_count():
+        raise GanforgeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} GPU(s); "
+                            "start at most one process per GPU (torchrun --nproc_per_node)")
+    return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
 
 
 def resolve_for_data(cfg: TrainConfig, data: ImageDataset) -> TrainConfig:
@@ -159,10 +164,16 @@ class Trainer:
     """One run: builds everything from the config, then `run()` trains to the end."""
 
     def __init__(self, cfg: TrainConfig, run: Path, *, resume: bool = False, progress: bool = True):
-        self.run, self.progress = Path(run), progress
-        self.device = resolve_device(cfg.device)
+        # Data parallel (torchrun): each of `world` ranks takes [rank::world] of every global batch.
+        self.rank, self.world = dist.world()
+        self.is_main = self.rank == 0
+        self.run, self.progress = Path(run), progress and self.is_main
+        self.device = resolve_device(cfg.device, dist.env().local_rank)
         self.cfg, data = resolve(cfg)
         cfg = self.cfg
+        if cfg.batch_size % self.world:
+            raise GanforgeError(f"batch_size {cfg.batch_size} is the global batch, split over {self.world} "
+                                f"processes: make it a multiple of {self.world}")
         self.class_names = data.class_names
         self.data = data.to(self.device)
         self.order = BatchOrder(len(data), cfg.batch_size, cfg.seed, self.device)
@@ -179,8 +190,10 @@ class Trainer:
                                 "or choose another --out")
 
         torch.manual_seed(cfg.seed)  # weight initialisation
-        G = build_generator(cfg.model).to(self.device)
-        D = build_discriminator(cfg.model).to(self.device)
+        G, D = build_generator(cfg.model), build_discriminator(cfg.model)
+        if cfg.sync_bn:
+            G, D = dist.convert_sync_batchnorm(G), dist.convert_sync_batchnorm(D)
+        G, D = G.to(self.device), D.to(self.device)
         G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
         self.state = RunState(
             G, D, G_ema,
@@ -191,8 +204,16 @@ class Trainer:
             self.state.restore(tensors, meta, ckpt)
             # Steps logged after that checkpoint will be trained again: drop their records.
             kept = [r for r in read_metrics(self.run) if r.get("step", 0) <= self.state.step]
-            atomic_write(self.run / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
-        self.game = Game(G, D, cfg, self.state.noise_gen)
+            if self.is_main:
+                atomic_write(self.run / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        # Steps run G and D through their compiled and DDP wrappers; RunState (checkpoints, G_ema)
+        # keeps the originals. The noise stream is shared by all ranks (see Game), so the one
+        # state a checkpoint stores resumes any number of ranks.
+        compiled = torch.compile if cfg.compile else (lambda m: m)
+        self.G_train, self.D_train = dist.wrap(compiled(G), self.device), dist.wrap(compiled(D), self.device)
+        self.game = Game(self.G_train, self.D_train, cfg, self.state.noise_gen, self.rank, self.world)
+        self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
+                                          enabled=cfg.amp == "bf16")
 
         # A fixed noise batch shows the same "people" at every step: one row per class.
         fixed_gen = torch.Generator().manual_seed(cfg.seed + 2)
@@ -200,13 +221,18 @@ class Trainer:
         n = rows * GRID_COLUMNS
         self.fixed_z = torch.randn(n, cfg.model.z_dim, generator=fixed_gen).to(self.device)
         self.fixed_labels = (spread(n, list(range(rows))).to(self.device) if cfg.model.conditional else None)
+        dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
 
     # -- files -------------------------------------------------------------------------------
     def write_config(self) -> None:
+        if not self.is_main:
+            return
         write_json(self.run / rundir.CONFIG, {"ganforge_version": __version__, "config": self.cfg.to_dict(),
                                                "class_names": self.class_names})
 
     def save_checkpoint(self, name: str = "last") -> None:
+        if not self.is_main:
+            return
         tensors, meta = self.state.tensors_and_meta()
         meta.update(ganforge_version=__version__, config=self.cfg.to_dict(), class_names=self.class_names)
         save_checkpoint(rundir.checkpoint_path(self.run, name), tensors, meta)
@@ -227,10 +253,14 @@ class Trainer:
 
     def save_samples(self) -> Path:
         path = rundir.sample_path(self.run, self.state.step)
+        if not self.is_main:
+            return path
         save_grid(path, self._generate(self.fixed_z, self.fixed_labels), GRID_COLUMNS, scale=2)
         return path
 
     def save_final_plots(self) -> None:
+        if not self.is_main:
+            return
         records = read_metrics(self.run)
         steps = [r["step"] for r in records if "loss_d" in r]
         curves = {k: (steps, [r[k] for r in records if "loss_d" in r]) for k in ("loss_d", "loss_g")}
@@ -250,14 +280,17 @@ class Trainer:
         s.D.requires_grad_(True)
         for i in range(cfg.n_dis):
             d_step = s.step * cfg.n_dis + i
-            real_img, real_labels = self.data.batch(self.order.indices(d_step))
-            loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
+            real_img, real_labels = self.data.batch(self.order.indices(d_step, self.rank, self.world))
+            with self.autocast():
+                loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             s.opt_d.step()
-        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed.
+        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed,
+        # and no_sync keeps D's DDP from waiting for them.
         s.D.requires_grad_(False)
-        loss_g, _ = self.game.g_loss(cfg.batch_size, self.device)
+        with self.autocast(), dist.no_sync(self.D_train):
+            loss_g, _ = self.game.g_loss(cfg.batch_size // self.world, self.device)
         s.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         s.opt_g.step()
@@ -275,7 +308,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         n_sum, t_last, start = 0, time.perf_counter(), time.perf_counter() - s.elapsed_s
         with bar:
-            while s.step < limit and time.perf_counter() - start < budget_s and not stop.signal:
+            while s.step < limit and not self.stop_agreed(stop, time.perf_counter() - start >= budget_s):
                 for k, v in self.step().items():
                     sums[k] = sums[k] + v if k in sums else v
                 n_sum += 1
@@ -283,11 +316,14 @@ class Trainer:
                 bar.update(1)
                 if s.step % cfg.log_every == 0:
                     now = time.perf_counter()
+                    # means over the interval's steps and over all ranks
+                    means = dist.average(torch.stack([v.float() for v in sums.values()])) / n_sum
                     record = {"step": s.step, "epoch": round(s.step * cfg.n_dis / self.order.per_epoch, 4),
                               "time_s": round(s.elapsed_s, 2),
-                              **{k: round(float(v) / n_sum, 5) for k, v in sums.items()},
+                              **{k: round(float(v), 5) for k, v in zip(sums, means)},
                               "img_per_s": round(n_sum * cfg.batch_size * cfg.n_dis / (now - t_last), 1)}
-                    append_metrics(self.run, record)
+                    if self.is_main:
+                        append_metrics(self.run, record)
                     bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")},
                                     refresh=False)
                     sums, n_sum, t_last = {}, 0, now
@@ -295,6 +331,15 @@ class Trainer:
                     self.save_samples()
                 if s.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
+
+    def stop_agreed(self, stop: StopRequest, over_budget: bool) -> bool:
+        """Whether to stop before the next step. All ranks agree (any rank's signal or budget
+        counts), so they stop at the same step: a rank leaving alone would leave the others
+        waiting in a collective."""
+        signum, over = dist.agree_max([float(stop.signal or 0), float(over_budget)], self.device)
+        if signum and stop.signal is None:
+            stop.signal = signal.Signals(int(signum))
+        return bool(signum or over)
 
     def train(self) -> Path:
         self.write_config()
@@ -355,8 +400,11 @@ def read_metrics(run: Path) -> list[dict]:
 
 
 def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
-    """Train a GAN as configured into the run directory `run`; returns it."""
-    return Trainer(cfg, Path(run), resume=resume, progress=progress).train()
+    """Train a GAN as configured into the run directory `run`; returns it. Under torchrun, every
+    process calls this: they join one data-parallel job and only rank 0 writes files."""
+    validate(cfg)
+    with dist.process_group(resolve_device(cfg.device, dist.env().local_rank), cfg.backend):
+        return Trainer(cfg, Path(run), resume=resume, progress=progress).train()
 
 
 def stored_config(run: str | Path) -> TrainConfig:
