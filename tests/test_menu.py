@@ -37,7 +37,7 @@ OPTIONS = {
 
 
 def small(tiny_config, **changes):
-    return tiny_config.replace(width=8, batch_size=16, steps=2, checkpoint_every=1, sample_every=2,
+    return tiny_config.replace(width=16, batch_size=16, steps=2, checkpoint_every=1, sample_every=2,
                                log_every=1, **changes)
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from torch.testing import assert_close
 
-from ganforge.config import NETS, ModelConfig
+from ganforge.config import NETS, ModelConfig, preset
 from ganforge.nets import FAMILIES, build_discriminator, build_generator
 from ganforge.nets.common import DiscriminatorHead
 
@@ -128,3 +128,16 @@ def test_dcgan_input_conditioning_keeps_its_checkpoint_names():
     # The label plane moved into common.LabelPlane; dcgan checkpoints must still load.
     D = build_discriminator(ModelConfig(net="dcgan", width=8, conditioning="input"))
     assert "label_plane.weight" in D.state_dict()
+
+
+@pytest.mark.parametrize("net", ["mlp", "dcgan", "resnet"])
+def test_fresh_G_listens_to_z_more_than_to_the_class(net):
+    # With N(0, 1) class embeddings the class dominated G's input, and trained Gs drew one digit
+    # per class whatever z was (intra-class mode collapse, seen in sample grids).
+    torch.manual_seed(0)
+    G = build_generator(preset("default").replace(net=net).model).eval()
+    z = torch.randn(64, G.cfg.z_dim)
+    with torch.no_grad():
+        over_z = G(z, torch.full((64,), 3)).std(0).mean()
+        over_y = G(z[:1].expand(64, -1), torch.arange(64) % 10).std(0).mean()
+    assert over_z > 2 * over_y

@@ -34,7 +34,7 @@ def test_d_step_lowers_d_loss_and_leaves_g_untouched(pair):
 
     def d_loss():
         game.gen.set_state(fixed)  # the same fakes every time
-        return game.d_loss(real, labels, step=1)[0]
+        return game.d_loss(real, labels, d_step=1)[0]
 
     before = d_loss()
     opt.zero_grad()
@@ -108,7 +108,7 @@ def test_existing_run_is_not_overwritten(tiny_config, tmp_path):
 
 
 def test_unconditional_and_dcgan_train(tiny_config, tmp_path):
-    for i, changes in enumerate([dict(conditional=False), dict(net="dcgan", width=8),
+    for i, changes in enumerate([dict(conditional=False, conditioning="input"), dict(net="dcgan", width=8),
                                  dict(net="dcgan", width=8, conditioning="input")]):
         t = Trainer(tiny_config.replace(steps=2, **changes), tmp_path / str(i), progress=False)
         t.train()

@@ -20,6 +20,11 @@ class LabelJoin(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.embed = nn.Embedding(cfg.num_classes, cfg.z_dim) if cfg.conditional else None
+        if self.embed is not None:
+            # Class vectors of norm ~1 (like a one-hot code) beside z of norm ~sqrt(z_dim): with
+            # N(0, 1) embeddings the class dominates G's first layer and G learns to ignore z,
+            # drawing one digit per class (intra-class mode collapse).
+            nn.init.normal_(self.embed.weight, std=cfg.z_dim**-0.5)
         self.out_dim = cfg.z_dim * (2 if cfg.conditional else 1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
