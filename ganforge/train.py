@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import math
 import signal
 import time
@@ -19,14 +20,17 @@ from tqdm import tqdm
 
 from ganforge import __version__, rundir
 from ganforge.checkpoint import (atomic_write, load_checkpoint, optimizer_from_flat, optimizer_to_flat, prefixed,
-                                 save_checkpoint, unprefixed, write_json)
+                                 remove_stale_temps, save_checkpoint, unprefixed, write_json)
 from ganforge.config import TrainConfig, validate
 from ganforge.data import ImageDataset, load_dataset, to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.game import Game
+from ganforge.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.images import line_plot, png_bytes, save_grid
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.sample import load_state, spread
+
+log = logging.getLogger("ganforge")
 
 GRID_COLUMNS = 10
 SHEET_COLUMNS = 16
@@ -189,9 +193,10 @@ class Trainer:
             torch.Generator(self.device).manual_seed(cfg.seed + 1))
         if resume:
             self.state.restore(tensors, meta, ckpt)
-            # Steps logged after that checkpoint will be trained again: drop their records.
-            kept = [r for r in read_metrics(self.run) if r.get("step", 0) <= self.state.step]
-            atomic_write(self.run / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+            for d in (self.run, ckpt.parent, self.run / rundir.SAMPLES):
+                remove_stale_temps(d)
+            drop_metrics_after(self.run, self.state.step)
+        self.rollbacks = 0
         self.game = Game(G, D, cfg, self.state.noise_gen)
 
         # A fixed noise batch shows the same "people" at every step: one row per class.
@@ -265,6 +270,29 @@ class Trainer:
         s.step += 1
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats}
 
+    def roll_back(self, what: str) -> None:
+        """Divergence remedy (see ganforge.health): reload the last checkpoint, scale both
+        learning rates by DIVERGENCE_LR_FACTOR; after DIVERGENCE_RETRIES roll-backs, stop."""
+        s, ckpt = self.state, rundir.checkpoint_path(self.run)
+        at, self.rollbacks = s.step, self.rollbacks + 1
+        if self.rollbacks > DIVERGENCE_RETRIES:
+            raise GanforgeError(f"training diverged (NaN or Inf in {what} at step {at}) again after "
+                                f"{DIVERGENCE_RETRIES} roll-backs with lower learning rates; the last "
+                                f"good checkpoint is kept in {ckpt}. Try lower --lr-g/--lr-d, "
+                                "--spectral-norm or --loss hinge")
+        lrs = [[g["lr"] * DIVERGENCE_LR_FACTOR for g in opt.param_groups] for opt in (s.opt_g, s.opt_d)]
+        s.restore(*load_checkpoint(ckpt), ckpt)
+        for opt, opt_lrs in zip((s.opt_g, s.opt_d), lrs):
+            for g, lr in zip(opt.param_groups, opt_lrs):
+                g["lr"] = lr
+        drop_metrics_after(self.run, s.step)
+        event = {"step": s.step, "event": "diverged", "nonfinite": what, "detected_at": at,
+                 "lr_g": lrs[0][0], "lr_d": lrs[1][0]}
+        append_metrics(self.run, event)
+        log.warning("NaN or Inf in %s at step %d: rolled back to step %d, learning rates now %g (G) "
+                    "and %g (D); roll-back %d of %d", what, at, s.step, lrs[0][0], lrs[1][0],
+                    self.rollbacks, DIVERGENCE_RETRIES)
+
     def run_loop(self, stop: StopRequest) -> None:
         s, cfg = self.state, self.cfg
         limit = total_steps(cfg, self.order.per_epoch)
@@ -275,7 +303,13 @@ class Trainer:
         n_sum, t_last, start = 0, time.perf_counter(), time.perf_counter() - s.elapsed_s
         with bar:
             while s.step < limit and time.perf_counter() - start < budget_s and not stop.signal:
-                for k, v in self.step().items():
+                stats = self.step()
+                what = nonfinite({k: stats[k] for k in ("loss_d", "loss_g")}, {"G": s.G, "D": s.D})
+                if what is not None:
+                    self.roll_back(what)
+                    sums, n_sum, t_last, bar.n = {}, 0, time.perf_counter(), s.step
+                    continue
+                for k, v in stats.items():
                     sums[k] = sums[k] + v if k in sums else v
                 n_sum += 1
                 s.elapsed_s = time.perf_counter() - start
@@ -296,6 +330,8 @@ class Trainer:
                     self.save_checkpoint()
 
     def train(self) -> Path:
+        if self.state.step == 0:  # a run directory always holds a checkpoint: resume and roll-back need one
+            self.save_checkpoint()
         self.write_config()
         with StopRequest().installed() as stop:
             self.run_loop(stop)
@@ -339,17 +375,26 @@ def append_metrics(run: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def drop_metrics_after(run: Path, step: int) -> None:
+    """Steps logged after `step` will be trained again (resume, roll-back): drop their records."""
+    kept = [r for r in read_metrics(run) if isinstance(r.get("step", 0), (int, float)) and r.get("step", 0) <= step]
+    atomic_write(Path(run) / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+
 def read_metrics(run: Path) -> list[dict]:
-    """The records of metrics.jsonl; a torn last line (from a crash) is ignored."""
+    """The records of metrics.jsonl; a torn last line (from a crash) or any other line that is
+    not a JSON object is ignored."""
     path = Path(run) / rundir.METRICS
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
