@@ -18,7 +18,7 @@ from ganforge.train import train
 
 import faults
 
-KILLS = 8  # random SIGKILLs (half while starting, half while training); the record script does more
+KILLS = 5  # random SIGKILLs (alternately while starting and while training); 3 more at exact points below
 
 
 def check_checkpoint(run, previous_step: int | None) -> int:
