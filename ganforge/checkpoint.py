@@ -143,5 +143,14 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
     for name, value in json_part["scalars"].items():
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
+    # load_state_dict checks the groups but not the state's shapes: a damaged file would only fail
+    # (or worse, broadcast) at the first optimizer step.
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for idx, values in state.items():
+        for key, value in values.items():
+            shape = () if key == "step" else (params[idx].shape if 0 <= idx < len(params) else None)
+            if isinstance(value, torch.Tensor) and (value.shape != shape or not value.is_floating_point()):
+                raise ValueError(f"{prefix}.{idx}.{key} is {value.dtype} {tuple(value.shape)}, not a float "
+                                 f"tensor of shape {tuple(shape) if shape is not None else '(none)'}")
     groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in json_part["param_groups"]]
     opt.load_state_dict({"state": state, "param_groups": groups})

@@ -28,7 +28,7 @@ from ganforge.game import Game
 from ganforge.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.images import line_plot, png_bytes, save_grid
 from ganforge.nets import build_discriminator, build_generator
-from ganforge.sample import load_state, spread
+from ganforge.sample import check_weights, checkpoint_config, load_state, spread
 
 log = logging.getLogger("ganforge")
 
@@ -155,7 +155,7 @@ class RunState:
             optimizer_from_flat(self.opt_d, "opt_d", tensors, meta["opt_d"])
             self.noise_gen.set_state(tensors["rng.noise"])
             self.step, self.elapsed_s = int(meta["step"]), float(meta["elapsed_s"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, OverflowError) as e:
             raise GanforgeError(f"{path}: damaged training state ({e}); it cannot be resumed") from None
 
 
@@ -174,7 +174,8 @@ class Trainer:
         ckpt = rundir.checkpoint_path(self.run)
         if resume:
             tensors, meta = load_checkpoint(ckpt)
-            stored = TrainConfig.from_dict(meta["config"])
+            stored = checkpoint_config(meta, ckpt)
+            check_weights(stored.model, tensors, ckpt)
             if stored.model != cfg.model:
                 raise GanforgeError(f"{self.run} was trained with a different model or data "
                                     f"({stored.model} vs {cfg.model}); resume it with its own settings")
@@ -405,5 +406,5 @@ def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: 
 
 def stored_config(run: str | Path) -> TrainConfig:
     """The configuration a run directory was trained with (from its last checkpoint)."""
-    _, meta = load_checkpoint(rundir.checkpoint_path(Path(run)))
-    return TrainConfig.from_dict(meta["config"])
+    ckpt = rundir.checkpoint_path(Path(run))
+    return checkpoint_config(load_checkpoint(ckpt)[1], ckpt)
