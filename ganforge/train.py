@@ -372,8 +372,13 @@ class StopRequest:
 
 
 def append_metrics(run: Path, record: dict) -> None:
-    with open(Path(run) / rundir.METRICS, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    path = Path(run) / rundir.METRICS
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:  # a full disk or read-only directory: stop with a message, not a traceback
+        raise GanforgeError(f"cannot write {path}: {e.strerror or e}; the last checkpoint is intact. "
+                            "Free some disk space or make the run directory writable, then --resume") from None
 
 
 def drop_metrics_after(run: Path, step: int) -> None:
