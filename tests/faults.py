@@ -55,7 +55,7 @@ def checkpoint_id(run: Path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def wait_for_new_checkpoint(proc: subprocess.Popen, run: Path, before, timeout_s: float = 60) -> None:
+def wait_for_new_checkpoint(proc: subprocess.Popen, run: Path, before, timeout_s: float = 300) -> None:
     """Block until `proc` has replaced the checkpoint `before` (i.e. is training)."""
     deadline = time.monotonic() + timeout_s
     while checkpoint_id(run) in (before, None):

@@ -35,7 +35,7 @@ def check_checkpoint(run, previous_step: int | None) -> int:
 
 def finish(run, steps: int) -> None:
     proc = faults.spawn(faults.train_args(None, run, resume=True, steps=steps))
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
 
 
@@ -50,7 +50,7 @@ def test_killed_anywhere_resumes_to_the_same_result(tiny_digits, tmp_path):
     for point in faults.KILL_POINTS:
         before = step
         proc = faults.spawn(faults.train_args(tiny_digits, run, resume=True), point, nth=2)
-        proc.communicate(timeout=120)
+        proc.communicate(timeout=300)
         assert proc.returncode == -signal.SIGKILL
         step = check_checkpoint(run, step)
         # The first write of this process completed (step + 1); the second died at `point`.
@@ -63,7 +63,7 @@ def test_killed_anywhere_resumes_to_the_same_result(tiny_digits, tmp_path):
         proc = faults.spawn(faults.train_args(tiny_digits, run, resume=True))
         faults.wait_for_new_checkpoint(proc, run, before)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode == 128 + sig, err
         step = check_checkpoint(run, step)
         assert f"stopped by {sig.name} at step {step}; checkpoint saved" in err
