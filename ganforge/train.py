@@ -383,7 +383,8 @@ def append_metrics(run: Path, record: dict) -> None:
 
 def drop_metrics_after(run: Path, step: int) -> None:
     """Steps logged after `step` will be trained again (resume, roll-back): drop their records."""
-    kept = [r for r in read_metrics(run) if isinstance(r.get("step", 0), (int, float)) and r.get("step", 0) <= step]
+    logged = ((r, r.get("step", 0)) for r in read_metrics(run))
+    kept = [r for r, s in logged if isinstance(s, (int, float)) and s <= step]
     atomic_write(Path(run) / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
