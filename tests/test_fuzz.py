@@ -27,6 +27,8 @@ from ganforge.errors import GanforgeError
 from ganforge.sample import GAN
 from ganforge.train import Trainer, stored_config
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # fuzzed TIFF tags and EXIF
+
 FUZZ = settings(deadline=None, max_examples=60, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
