@@ -59,13 +59,28 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
+def remove_stale_temps(directory: Path) -> None:
+    """Delete the temporary files of atomic writes that a crash (SIGKILL, power loss) cut short.
+    Only for a directory no other process is writing to (a run being resumed)."""
+    if Path(directory).is_dir():
+        for tmp in Path(directory).glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write a checkpoint atomically; refuse (GanforgeError) one holding NaN or Inf, so a diverged
+    run never replaces the last good checkpoint."""
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()), None)
+    if bad is not None:
+        kept = "the previous checkpoint there is kept" if Path(path).exists() else "nothing was written"
+        raise GanforgeError(f"not writing {path}: {bad} holds NaN or Inf (training diverged); {kept}. "
+                            "Resume with lower --lr-g/--lr-d")
     atomic_write(path, st_save(tensors, metadata={META_KEY: json.dumps(meta)}))
 
 
@@ -128,5 +143,14 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
     for name, value in json_part["scalars"].items():
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
+    # load_state_dict checks the groups but not the state's shapes: a damaged file would only fail
+    # (or worse, broadcast) at the first optimizer step.
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for idx, values in state.items():
+        for key, value in values.items():
+            shape = () if key == "step" else (params[idx].shape if 0 <= idx < len(params) else None)
+            if isinstance(value, torch.Tensor) and (value.shape != shape or not value.is_floating_point()):
+                raise ValueError(f"{prefix}.{idx}.{key} is {value.dtype} {tuple(value.shape)}, not a float "
+                                 f"tensor of shape {tuple(shape) if shape is not None else '(none)'}")
     groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in json_part["param_groups"]]
     opt.load_state_dict({"state": state, "param_groups": groups})

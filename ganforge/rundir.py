@@ -30,8 +30,10 @@ def sample_path(run: Path, step: int) -> Path:
 
 
 def holds_run(run: Path) -> bool:
-    run = Path(run)
-    return (run / CONFIG).exists() or (run / CHECKPOINTS).exists()
+    """Whether `run` holds a run worth keeping. Training writes its first checkpoint before
+    anything else, so a directory without one (a run killed while starting) holds nothing to
+    resume and may be trained into afresh."""
+    return checkpoint_path(Path(run)).is_file()
 
 
 def find_checkpoint(path: str | Path, name: str = "last") -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ganforge.checkpoint import atomic_write, load_checkpoint, unprefixed
-from ganforge.config import ModelConfig, TrainConfig
+from ganforge.config import ModelConfig, TrainConfig, validate
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.images import save_grid, to_pil
@@ -36,6 +36,34 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: st
                             "the checkpoint is damaged or was edited") from None
 
 
+def checkpoint_config(meta: dict, path: Path) -> TrainConfig:
+    """The validated configuration stored in a checkpoint's metadata."""
+    try:
+        return validate(TrainConfig.from_dict(meta["config"]))
+    except (KeyError, TypeError, ValueError, GanforgeError) as e:
+        raise GanforgeError(f"{path}: damaged checkpoint metadata ({e}); use a checkpoint written "
+                            "by ganforge") from None
+
+
+def check_weights(model: ModelConfig, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Check that the file holds G, D (and G_ema, if any) with exactly the names, shapes and dtypes
+    `model` implies. The networks are built on the meta device, so a damaged or hostile config
+    (say, width 4096 at 64x64 RGB) allocates nothing before it is found not to match its weights."""
+    with torch.device("meta"):
+        nets = {"G": build_generator(model), "D": build_discriminator(model)}
+    if any(k.startswith("G_ema.") for k in tensors):
+        nets["G_ema"] = nets["G"]
+    for prefix, net in nets.items():
+        want, got = net.state_dict(), unprefixed(prefix, tensors)
+        for name in sorted(set(want) | set(got)):
+            w, g = want.get(name), got.get(name)
+            if w is None or g is None or w.shape != g.shape or w.dtype != g.dtype:
+                found = "missing" if g is None else f"{g.dtype} {tuple(g.shape)}"
+                expected = "nothing" if w is None else f"{w.dtype} {tuple(w.shape)}"
+                raise GanforgeError(f"{path}: {prefix}.{name} is {found}, but its configuration implies "
+                                    f"{expected}; the checkpoint is damaged or was edited")
+
+
 class GAN:
     """A trained generator (G_ema when the run kept one) and its discriminator, for inference."""
 
@@ -48,11 +76,12 @@ class GAN:
     def from_checkpoint(cls, path: str | Path, name: str = "last", device: str | torch.device = "cpu") -> GAN:
         ckpt = find_checkpoint(path, name)
         tensors, meta = load_checkpoint(ckpt)
+        cfg = checkpoint_config(meta, ckpt)
         try:
-            cfg = TrainConfig.from_dict(meta["config"])
-            class_names, step = list(meta["class_names"]), int(meta["step"])
-        except (KeyError, TypeError, ValueError) as e:
+            class_names, step = [str(c) for c in meta["class_names"]], int(meta["step"])
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise GanforgeError(f"{ckpt}: damaged checkpoint metadata ({e})") from None
+        check_weights(cfg.model, tensors, ckpt)
         device = torch.device(device)
         G, D = build_generator(cfg.model), build_discriminator(cfg.model)
         g_prefix = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"

@@ -8,6 +8,7 @@ import contextlib
 import copy
 import functools
 import json
+import logging
 import math
 import signal
 import time
@@ -20,14 +21,17 @@ from tqdm import tqdm
 
 from ganforge import __version__, dist, rundir
 from ganforge.checkpoint import (atomic_write, load_checkpoint, optimizer_from_flat, optimizer_to_flat, prefixed,
-                                 save_checkpoint, unprefixed, write_json)
+                                 remove_stale_temps, save_checkpoint, unprefixed, write_json)
 from ganforge.config import TrainConfig, validate
 from ganforge.data import ImageDataset, load_dataset, to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.game import Game
+from ganforge.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.images import line_plot, png_bytes, save_grid
 from ganforge.nets import build_discriminator, build_generator
-from ganforge.sample import load_state, spread
+from ganforge.sample import check_weights, checkpoint_config, load_state, spread
+
+log = logging.getLogger("ganforge")
 
 GRID_COLUMNS = 10
 SHEET_COLUMNS = 16
@@ -156,7 +160,7 @@ class RunState:
             optimizer_from_flat(self.opt_d, "opt_d", tensors, meta["opt_d"])
             self.noise_gen.set_state(tensors["rng.noise"])
             self.step, self.elapsed_s = int(meta["step"]), float(meta["elapsed_s"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, OverflowError) as e:
             raise GanforgeError(f"{path}: damaged training state ({e}); it cannot be resumed") from None
 
 
@@ -181,7 +185,8 @@ class Trainer:
         ckpt = rundir.checkpoint_path(self.run)
         if resume:
             tensors, meta = load_checkpoint(ckpt)
-            stored = TrainConfig.from_dict(meta["config"])
+            stored = checkpoint_config(meta, ckpt)
+            check_weights(stored.model, tensors, ckpt)
             if stored.model != cfg.model:
                 raise GanforgeError(f"{self.run} was trained with a different model or data "
                                     f"({stored.model} vs {cfg.model}); resume it with its own settings")
@@ -202,10 +207,11 @@ class Trainer:
             torch.Generator(self.device).manual_seed(cfg.seed + 1))
         if resume:
             self.state.restore(tensors, meta, ckpt)
-            # Steps logged after that checkpoint will be trained again: drop their records.
-            kept = [r for r in read_metrics(self.run) if r.get("step", 0) <= self.state.step]
             if self.is_main:
-                atomic_write(self.run / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+                for d in (self.run, ckpt.parent, self.run / rundir.SAMPLES):
+                    remove_stale_temps(d)
+                drop_metrics_after(self.run, self.state.step)
+        self.rollbacks = 0
         # Steps run G and D through their compiled and DDP wrappers; RunState (checkpoints, G_ema)
         # keeps the originals. The noise stream is shared by all ranks (see Game), so the one
         # state a checkpoint stores resumes any number of ranks.
@@ -299,6 +305,31 @@ class Trainer:
         s.step += 1
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats}
 
+    def roll_back(self, what: str) -> None:
+        """Divergence remedy (see ganforge.health): reload the last checkpoint, scale both
+        learning rates by DIVERGENCE_LR_FACTOR; after DIVERGENCE_RETRIES roll-backs, stop."""
+        s, ckpt = self.state, rundir.checkpoint_path(self.run)
+        at, self.rollbacks = s.step, self.rollbacks + 1
+        if self.rollbacks > DIVERGENCE_RETRIES:
+            raise GanforgeError(f"training diverged (NaN or Inf in {what} at step {at}) again after "
+                                f"{DIVERGENCE_RETRIES} roll-backs with lower learning rates; the last "
+                                f"good checkpoint is kept in {ckpt}. Try lower --lr-g/--lr-d, "
+                                "--spectral-norm or --loss hinge")
+        lrs = [[g["lr"] * DIVERGENCE_LR_FACTOR for g in opt.param_groups] for opt in (s.opt_g, s.opt_d)]
+        dist.barrier()  # rank 0's last checkpoint write has finished before anyone reads it
+        s.restore(*load_checkpoint(ckpt), ckpt)
+        for opt, opt_lrs in zip((s.opt_g, s.opt_d), lrs):
+            for g, lr in zip(opt.param_groups, opt_lrs):
+                g["lr"] = lr
+        event = {"step": s.step, "event": "diverged", "nonfinite": what, "detected_at": at,
+                 "lr_g": lrs[0][0], "lr_d": lrs[1][0]}
+        if self.is_main:
+            drop_metrics_after(self.run, s.step)
+            append_metrics(self.run, event)
+        log.warning("NaN or Inf in %s at step %d: rolled back to step %d, learning rates now %g (G) "
+                    "and %g (D); roll-back %d of %d", what, at, s.step, lrs[0][0], lrs[1][0],
+                    self.rollbacks, DIVERGENCE_RETRIES)
+
     def run_loop(self, stop: StopRequest) -> None:
         s, cfg = self.state, self.cfg
         limit = total_steps(cfg, self.order.per_epoch)
@@ -309,7 +340,14 @@ class Trainer:
         n_sum, t_last, start = 0, time.perf_counter(), time.perf_counter() - s.elapsed_s
         with bar:
             while s.step < limit and not self.stop_agreed(stop, time.perf_counter() - start >= budget_s):
-                for k, v in self.step().items():
+                stats = self.step()
+                what = nonfinite({k: stats[k] for k in ("loss_d", "loss_g")}, {"G": s.G, "D": s.D})
+                # Every rank must take the same branch, or the others wait in a collective forever.
+                if dist.agree_max([float(what is not None)], self.device)[0]:
+                    self.roll_back(what or "another rank's step")
+                    sums, n_sum, t_last, bar.n = {}, 0, time.perf_counter(), s.step
+                    continue
+                for k, v in stats.items():
                     sums[k] = sums[k] + v if k in sums else v
                 n_sum += 1
                 s.elapsed_s = time.perf_counter() - start
@@ -342,6 +380,8 @@ class Trainer:
         return bool(signum or over)
 
     def train(self) -> Path:
+        if self.state.step == 0:  # a run directory always holds a checkpoint: resume and roll-back need one
+            self.save_checkpoint()
         self.write_config()
         with StopRequest().installed() as stop:
             self.run_loop(stop)
@@ -381,21 +421,36 @@ class StopRequest:
 
 
 def append_metrics(run: Path, record: dict) -> None:
-    with open(Path(run) / rundir.METRICS, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    path = Path(run) / rundir.METRICS
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:  # a full disk or read-only directory: stop with a message, not a traceback
+        raise GanforgeError(f"cannot write {path}: {e.strerror or e}; the last checkpoint is intact. "
+                            "Free some disk space or make the run directory writable, then --resume") from None
+
+
+def drop_metrics_after(run: Path, step: int) -> None:
+    """Steps logged after `step` will be trained again (resume, roll-back): drop their records."""
+    logged = ((r, r.get("step", 0)) for r in read_metrics(run))
+    kept = [r for r, s in logged if isinstance(s, (int, float)) and s <= step]
+    atomic_write(Path(run) / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
 def read_metrics(run: Path) -> list[dict]:
-    """The records of metrics.jsonl; a torn last line (from a crash) is ignored."""
+    """The records of metrics.jsonl; a torn last line (from a crash) or any other line that is
+    not a JSON object is ignored."""
     path = Path(run) / rundir.METRICS
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
@@ -409,5 +464,5 @@ def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: 
 
 def stored_config(run: str | Path) -> TrainConfig:
     """The configuration a run directory was trained with (from its last checkpoint)."""
-    _, meta = load_checkpoint(rundir.checkpoint_path(Path(run)))
-    return TrainConfig.from_dict(meta["config"])
+    ckpt = rundir.checkpoint_path(Path(run))
+    return checkpoint_config(load_checkpoint(ckpt)[1], ckpt)

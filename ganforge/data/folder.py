@@ -55,11 +55,14 @@ def _open_image(path: Path) -> Image.Image:
 def _to_array(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # Wide-range grey: scale to 0..255 rather than clip, so 16-bit scans stay visible.
-        a = np.asarray(img, dtype=np.float64)
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         span = a.max() - a.min()
         a = (a - a.min()) / span * 255 if span > 0 else np.zeros_like(a)
         img = Image.fromarray(a.astype(np.uint8), mode="L")
-    img = img.convert("L" if channels == 1 else "RGB")
+    try:
+        img = img.convert("L" if channels == 1 else "RGB")
+    except ValueError:  # a mode PIL cannot convert directly (LAB -> L) goes through RGB
+        img = img.convert("RGB").convert("L")
     img = ImageOps.fit(img, (resolution, resolution), method=Image.Resampling.LANCZOS)
     a = np.asarray(img, dtype=np.uint8)
     return a[None] if channels == 1 else a.transpose(2, 0, 1)
@@ -77,10 +80,15 @@ def load_folder(directory: Path, resolution: int, channels: int | None = None) -
         class_names = []
         files = [(f, 0) for f in _visible_files(directory)]
 
-    decoded, skipped = [], []
+    # Each image is shrunk as soon as it is decoded, so memory holds one full-size image at a time.
+    # Grey files become one channel, colour files three (or one if `channels` is 1); grey ones are
+    # repeated to three below if any file is in colour, as convert("RGB") would.
+    arrays, skipped = [], []
     for path, label in files:
         try:
-            decoded.append((_open_image(path), label))
+            with _open_image(path) as img:  # closes multi-frame files (GIF, TIFF) at once
+                grey = channels == 1 or (channels is None and img.mode in GREY_MODES)
+                arrays.append((_to_array(img, resolution, 1 if grey else 3), label))
         except (ValueError, OSError) as e:
             skipped.append(f"{path.relative_to(directory)} ({e})")
     if skipped:
@@ -88,12 +96,11 @@ def load_folder(directory: Path, resolution: int, channels: int | None = None) -
         more = f"; and {len(skipped) - NAMED_IN_WARNING} more" if len(skipped) > NAMED_IN_WARNING else ""
         log.warning("skipped %d of %d files in %s that are not readable images: %s%s",
                     len(skipped), len(files), directory, shown, more)
-    if not decoded:
+    if not arrays:
         raise GanforgeError(f"no readable images in {directory}; put image files there, "
                             "in one sub-folder per class for a conditional model")
-    if channels is None:
-        channels = 1 if all(img.mode in GREY_MODES for img, _ in decoded) else 3
-    images = np.stack([_to_array(img, resolution, channels) for img, _ in decoded])
-    labels = np.array([label for _, label in decoded], dtype=np.int64)
+    channels = max(a.shape[0] for a, _ in arrays)
+    images = np.stack([np.repeat(a, channels // a.shape[0], axis=0) for a, _ in arrays])
+    labels = np.array([label for _, label in arrays], dtype=np.int64)
     return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), class_names,
                         source=str(directory))

@@ -7,6 +7,7 @@ dimensions D, then D big-endian uint32 sizes, then the values in row-major order
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             if len(raw_shape) < 4 * ndim:
                 raise GanforgeError(f"{path} is truncated inside its header")
             shape = tuple(int(s) for s in np.frombuffer(raw_shape, dtype=">u4"))
-            count = int(np.prod(shape, dtype=np.int64))
+            count = math.prod(shape)  # Python ints: numpy's int64 product wraps for huge headers
             if count > MAX_BYTES:
                 raise GanforgeError(f"{path} declares shape {shape}, over {MAX_BYTES} values; "
                                     "the header is corrupt")

@@ -1,0 +1,277 @@
+"""Hostile and broken files: never executed, never a traceback, never unbounded memory.
+
+Planted pickles (raw, torch.save, renamed .safetensors/.pt) are refused by `ganforge.load`,
+`ganforge generate` and `ganforge train --resume` without running; damaged safetensors, metadata,
+IDX files and images give one clear error, or the documented skip for images in a folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import pickle
+import resource
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import save as st_save
+
+import ganforge
+from ganforge import rundir
+from ganforge.checkpoint import META_KEY, load_checkpoint
+from ganforge.cli import cli
+from ganforge.data import load_dataset
+from ganforge.data.folder import MAX_PIXELS
+from ganforge.errors import GanforgeError
+from ganforge.train import read_metrics
+
+from conftest import write_idx
+
+
+class Payload:
+    """Unpickling this creates `marker`: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def run_cli(args: list[str]):
+    """`ganforge ARGS` in-process: (exit code, output); a traceback would fail the assertion."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def assert_refused(args: list[str], *fragments: str) -> str:
+    code, out = run_cli(args)
+    assert code == 2, out
+    assert out.startswith("error: ") and out.count("\n") == 1, out
+    for fragment in fragments:
+        assert fragment in out
+    return out
+
+
+def copy_run(tiny_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
+
+
+@pytest.mark.parametrize("kind", ["pickle", "torch.save"])
+def test_planted_pickles_are_never_run(tiny_run, tmp_path, kind):
+    marker = tmp_path / "pwned"
+    payload = {"G.weight": Payload(marker)}
+    proof = tmp_path / "proof.pkl"
+    if kind == "pickle":
+        proof.write_bytes(pickle.dumps(payload))
+        pickle.loads(proof.read_bytes())  # the payload is live: unpickling runs it
+    else:
+        torch.save(payload, proof)
+        torch.load(proof, weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+
+    run = copy_run(tiny_run, tmp_path)
+    planted = [rundir.checkpoint_path(run), tmp_path / "model.pt", tmp_path / "model.safetensors",
+               tmp_path / "model.ckpt"]
+    for path in planted:
+        shutil.copy(proof, path)
+        with pytest.raises(GanforgeError, match="not a readable ganforge checkpoint"):
+            ganforge.load(path)
+        assert_refused(["generate", str(path), "--n", "4", "--out", str(tmp_path / "x.png")],
+                       "not a readable ganforge checkpoint")
+    with pytest.raises(GanforgeError):
+        ganforge.load(run)
+    assert_refused(["generate", str(run), "--n", "4", "--out", str(tmp_path / "x.png")], "use a checkpoint")
+    assert_refused(["train", "--resume", str(run), "--steps", "8", "--quiet"], "not a readable")
+    assert not marker.exists()
+    assert not (tmp_path / "x.png").exists()
+
+
+def checkpoint_parts(tiny_run: Path) -> tuple[bytes, dict, dict]:
+    data = rundir.checkpoint_path(tiny_run).read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    return data, header, json.loads(header["__metadata__"][META_KEY])
+
+
+def rewrite(tensors: dict, meta: dict) -> bytes:
+    return st_save(tensors, metadata={META_KEY: json.dumps(meta)})
+
+
+def broken_checkpoints(tiny_run: Path) -> dict[str, bytes]:
+    data, header, meta = checkpoint_parts(tiny_run)
+    tensors, _ = load_checkpoint(rundir.checkpoint_path(tiny_run))
+    n = int.from_bytes(data[:8], "little")
+    config = meta["config"]
+    first_g = next(k for k in tensors if k.startswith("G.") and tensors[k].ndim == 2)
+    return {
+        "zero bytes": b"",
+        "7 bytes": data[:7],
+        "truncated in the header": data[:8 + n // 2],
+        "truncated in the tensors": data[:len(data) // 2],
+        "one byte short": data[:-1],
+        "header length 2^64-1": b"\xff" * 8 + data[8:],
+        "header length past the end": (len(data)).to_bytes(8, "little") + data[8:],
+        "header not JSON": data[:8] + b"\x00" * n + data[8 + n:],
+        "header a JSON list": rewrite_header(data, [1, 2, 3]),
+        "header nested 100000 deep": rewrite_header(data, None, raw=b"[" * 100_000 + b"]" * 100_000),
+        "tensor offsets past the data": rewrite_header(data, {**header, first_g: {
+            **header[first_g], "data_offsets": [0, 1 << 40]}}),
+        "no ganforge metadata": st_save(tensors),
+        "metadata not JSON": st_save(tensors, metadata={META_KEY: "{not json"}),
+        "another format": rewrite(tensors, {**meta, "format": "other"}),
+        "future version": rewrite(tensors, {**meta, "format_version": 99}),
+        "no config": rewrite(tensors, {k: v for k, v in meta.items() if k != "config"}),
+        "config a string": rewrite(tensors, {**meta, "config": "mlp"}),
+        "unknown config field": rewrite(tensors, {**meta, "config": {**config, "evil": 1}}),
+        "negative width": rewrite(tensors, {**meta, "config": {**config, "model": {**config["model"], "width": -4}}}),
+        "width as text": rewrite(tensors, {**meta, "config": {**config, "model": {**config["model"], "width": "16"}}}),
+        # Honest about its shapes, this config would need ~8 GB of weights: refused before allocating.
+        "huge network": rewrite(tensors, {**meta, "config": {**config, "model": {
+            **config["model"], "width": 4096, "img_resolution": 64, "img_channels": 3}}}),
+        "step not a number": rewrite(tensors, {**meta, "step": "many"}),
+        "wrong dtype": rewrite({**tensors, first_g: tensors[first_g].to(torch.float64)}, meta),
+        "integer weights": rewrite({**tensors, first_g: tensors[first_g].to(torch.int32)}, meta),
+        "wrong shape": rewrite({**tensors, first_g: tensors[first_g].reshape(-1)}, meta),
+        "missing tensor": rewrite({k: v for k, v in tensors.items() if k != first_g}, meta),
+    }
+
+
+def rewrite_header(data: bytes, header, raw: bytes | None = None) -> bytes:
+    n = int.from_bytes(data[:8], "little")
+    body = raw if raw is not None else json.dumps(header).encode()
+    return len(body).to_bytes(8, "little") + body + data[8 + n:]
+
+
+def test_broken_checkpoints_give_one_clear_error(tiny_run, tmp_path):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for what, data in broken_checkpoints(tiny_run).items():
+        path = tmp_path / "last.safetensors"
+        path.write_bytes(data)
+        with pytest.raises(GanforgeError) as e:
+            ganforge.load(path)
+        assert str(path) in str(e.value) and "\n" not in str(e.value), what
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 500_000  # KiB: no 8 GB network
+
+
+def test_broken_checkpoints_refused_by_resume_and_generate(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    good = rundir.checkpoint_path(run).read_bytes()
+    for what in ("truncated in the tensors", "no config", "wrong shape", "huge network"):
+        rundir.checkpoint_path(run).write_bytes(broken_checkpoints(tiny_run)[what])
+        assert_refused(["train", "--resume", str(run), "--steps", "8", "--quiet"], str(run))
+        assert_refused(["generate", str(run), "--n", "2", "--out", str(tmp_path / "x.png")], str(run))
+    rundir.checkpoint_path(run).write_bytes(good)
+    _, _, meta = checkpoint_parts(tiny_run)
+    tensors, _ = load_checkpoint(rundir.checkpoint_path(run))
+    damaged = {**meta, "opt_g": {**meta["opt_g"], "scalars": []}}
+    for state, damage in ((tensors, damaged), ({**tensors, "opt_d.0.exp_avg": torch.zeros(3)}, meta)):
+        rundir.checkpoint_path(run).write_bytes(rewrite(state, damage))
+        assert_refused(["train", "--resume", str(run), "--steps", "8", "--quiet"], "damaged training state")
+
+
+def test_damaged_metrics_lines_are_skipped(tmp_path):
+    (tmp_path / rundir.METRICS).write_bytes(b'{"step": 1, "loss_d": 0.5}\n[1, 2]\n7\n"x"\n\xff\xfe\x00garbage\n'
+                                            + b"[" * 100_000 + b'\n{"step": 2, "loss_d": 0.4}\n{"step": 3, "lo')
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+
+
+def idx_header(ndim: int, shape: tuple[int, ...], code: int = 0x08) -> bytes:
+    return bytes([0, 0, code, ndim]) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def broken_idx() -> dict[str, bytes]:
+    body = bytes(5 * 4 * 4)
+    return {
+        "zero bytes": b"",
+        "bad magic": b"\x01\x02\x08\x03" + body,
+        "float type": idx_header(3, (5, 4, 4), 0x0D) + body,
+        "0 dimensions": idx_header(0, ()) + body,
+        "9 dimensions": idx_header(9, (1,) * 9),
+        "truncated header": idx_header(3, (5, 4, 4))[:9],
+        "truncated body": idx_header(3, (5, 4, 4)) + body[:-1],
+        "trailing bytes": idx_header(3, (5, 4, 4)) + body + b"\x00",
+        "16 EiB declared": idx_header(3, (2**32 - 1,) * 3) + body,
+        "product wraps int64 to 80": idx_header(4, (2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 1)) + body,
+        "product wraps int64 to 0": idx_header(3, (65536, 65536, 65536 * 65536 - 1))[:8] + b"\x00\x01\x00\x00"
+        + b"\x00\x01\x00\x00" + b"\x00\x01\x00\x00" + body,
+        "gzip truncated": gzip.compress(idx_header(3, (5, 4, 4)) + body)[:20],
+        "gzip garbage": b"\x1f\x8b" + bytes(range(256)),
+    }
+
+
+def test_broken_idx_files_give_one_clear_error(tiny_digits, tmp_path):
+    labels = tiny_digits / "train-labels-idx1-ubyte.gz"
+    for what, data in broken_idx().items():
+        d = tmp_path / what.replace(" ", "_")
+        d.mkdir()
+        (d / "train-images-idx3-ubyte").write_bytes(data)
+        shutil.copy(labels, d)
+        with pytest.raises(GanforgeError) as e:
+            load_dataset(str(d))
+        assert str(d) in str(e.value) and "\n" not in str(e.value), what
+    # Right format, wrong partner: 300 labels for 5 images.
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((5, 4, 4), np.uint8), compress=False)
+    shutil.copy(labels, tmp_path)
+    with pytest.raises(GanforgeError, match="do not belong together"):
+        load_dataset(str(tmp_path))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height grey pixels (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(1000)))
+            + chunk(b"IEND", b""))
+
+
+def odd_mode_images(rng: np.random.Generator) -> dict[str, Image.Image]:
+    rgb = Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8))
+    f = rng.random((40, 30)).astype(np.float32)
+    f[0, 0], f[1, 1] = np.nan, np.inf
+    return {"1.png": rgb.convert("1"), "L.png": rgb.convert("L"), "LA.png": rgb.convert("LA"),
+            "P.png": rgb.convert("P"), "P.gif": rgb.convert("P"), "RGBA.png": rgb.convert("RGBA"),
+            "CMYK.jpg": rgb.convert("CMYK"), "CMYK.tif": rgb.convert("CMYK"), "LAB.tif": rgb.convert("LAB"),
+            "I16.png": Image.fromarray(rng.integers(0, 65536, (40, 30)).astype(np.uint16)),
+            "I.tif": Image.fromarray(rng.integers(-9, 10**6, (40, 30)).astype(np.int32)),
+            "F.tif": Image.fromarray(f), "RGB.webp": rgb, "RGB.bmp": rgb}
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_image_folder_odd_modes_load_and_broken_files_are_skipped(tmp_path, caplog, channels):
+    rng = np.random.default_rng(0)
+    good = odd_mode_images(rng)
+    for name, img in good.items():
+        img.save(tmp_path / name)
+    png = (tmp_path / "L.png").read_bytes()
+    broken = {"empty.png": b"", "truncated.png": png[:len(png) // 2], "text.png": b"not an image\n",
+              "bomb.png": png_declaring(100_000, 100_000), "tall.png": png_declaring(1, MAX_PIXELS + 1),
+              "pickle.jpg": pickle.dumps(Payload(tmp_path / "pwned"))}
+    for name, data in broken.items():
+        (tmp_path / name).write_bytes(data)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with caplog.at_level(logging.WARNING, logger="ganforge"):
+        ds = load_dataset(str(tmp_path), resolution=16, channels=channels)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 300_000  # KiB; a bomb is 10 GB
+    assert ds.images.shape == (len(good), channels or 3, 16, 16) and ds.images.dtype == torch.uint8
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and f"skipped {len(broken)} of {len(good) + len(broken)} files" in warnings[0]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_image_folder_with_only_broken_files_is_one_clear_error(tmp_path):
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(png_declaring(100_000, 100_000)[: 40 * (i + 1)])
+    code, out = run_cli(["train", "--data", str(tmp_path), "--steps", "1", "--out", str(tmp_path / "r")])
+    assert code == 2 and out.count("error: no readable images in") == 1
