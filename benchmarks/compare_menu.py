@@ -159,7 +159,7 @@ def report(rows: list[dict], args, command: str, scored: bool) -> str:
         best = ranked[0]
         if is_default(best):
             runner_up = ranked[1] if len(ranked) > 1 else None
-            lines.append(f"The default preset is the best row in this measurement"
+            lines.append("The default preset is the best row in this measurement"
                          + (f" (FID {best['fid']:.2f} against {runner_up['fid']:.2f} for the runner-up, "
                             f"{runner_up['loss']} + {runner_up['conditioning']})." if runner_up else "."))
         else:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ganforge import __version__
-from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, TrainConfig, preset
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, preset
 from ganforge.errors import GanforgeError
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import errno
-import json
 import logging
 import os
 import platform
