@@ -57,7 +57,7 @@ TRAIN_FIELDS = {
     "conditioning": "conditioning", "spectral_norm": "spectral_norm", "ema": "ema",
     "n_dis": "n_dis", "r1": "r1", "augment": "augment", "log_every": "log_every",
     "sample_every": "sample_every", "checkpoint_every": "checkpoint_every",
-    "eval_every": "eval_every", "data": "data",
+    "eval_every": "eval_every", "eval_reference": "eval_reference", "data": "data",
 }
 BUDGET = ("steps", "epochs", "minutes")
 RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
@@ -93,6 +93,8 @@ RESUMABLE = {"device", *BUDGET}  # what may change when continuing a run
 @click.option("--sample-every", type=int)
 @click.option("--checkpoint-every", type=int)
 @click.option("--eval-every", type=int, help="Steps between evaluations; 0 turns them off.")
+@click.option("--eval-reference", help="Reference for --eval-every: 'mnist-test' (default for 28x28 grey "
+              "data) or a directory of images like the training data.")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -158,3 +160,9 @@ def generate(run, n, classes, seed, out, checkpoint):
 
 def main() -> None:
     cli(prog_name="ganforge")
+
+
+from ganforge.evaluate import evaluate, report  # noqa: E402  (own module: keeps merges easy)
+
+cli.add_command(evaluate)
+cli.add_command(report)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import math
 import signal
 import time
@@ -28,8 +29,11 @@ from ganforge.images import line_plot, png_bytes, save_grid
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.sample import load_state, spread
 
+log = logging.getLogger("ganforge")
+
 GRID_COLUMNS = 10
 SHEET_COLUMNS = 16
+EVAL_SAMPLES = 2000  # enough for FID to rank checkpoints, cheap enough to run every eval_every steps
 
 
 class Interrupted(Exception):
@@ -200,6 +204,7 @@ class Trainer:
         n = rows * GRID_COLUMNS
         self.fixed_z = torch.randn(n, cfg.model.z_dim, generator=fixed_gen).to(self.device)
         self.fixed_labels = (spread(n, list(range(rows))).to(self.device) if cfg.model.conditional else None)
+        self.setup_eval()
 
     # -- files -------------------------------------------------------------------------------
     def write_config(self) -> None:
@@ -241,6 +246,42 @@ class Trainer:
         z = torch.randn(rows * SHEET_COLUMNS, m.z_dim, generator=gen).to(self.device)
         labels = spread(len(z), list(range(rows))).to(self.device) if m.conditional else None
         save_grid(self.run / rundir.CLASS_SHEET, self._generate(z, labels), SHEET_COLUMNS, scale=2)
+
+    # -- evaluation during training ------------------------------------------------------------
+    def setup_eval(self) -> None:
+        """Pick the reference (the MNIST test digits for 1x28x28 data unless one is given), or warn
+        once that evaluation is off; the best FID so far comes from metrics.jsonl (resume)."""
+        from ganforge.metrics import load_reference
+
+        m, self.eval_reference, self.eval_postfix = self.cfg.model, None, {}
+        self.best_fid = min((r["eval"]["fid"] for r in read_metrics(self.run) if "fid" in r.get("eval", {})),
+                            default=math.inf)
+        if not self.cfg.eval_every:
+            return
+        digit_shaped = (m.img_channels, m.img_resolution) == (1, 28) and self.cfg.data not in ("fashion-mnist", "kmnist")
+        if self.cfg.eval_reference is None and not digit_shaped:
+            log.warning("--eval-every: %s is not MNIST-like digits, so evaluation is off; give "
+                        "--eval-reference DIR (images of the same kind) to turn it on", self.cfg.data)
+            return
+        self.eval_reference = load_reference(self.cfg.eval_reference or "mnist-test")
+
+    def evaluate(self) -> None:
+        """Quick metrics of EVAL_SAMPLES images from the sampler (fixed noise, classes spread
+        evenly) into metrics.jsonl; checkpoints/best is the checkpoint with the lowest FID."""
+        from ganforge.metrics import quick_metrics
+
+        m = self.cfg.model
+        gen = torch.Generator().manual_seed(self.cfg.seed + 4)
+        z = torch.randn(EVAL_SAMPLES, m.z_dim, generator=gen).to(self.device)
+        labels = spread(EVAL_SAMPLES, list(range(m.num_classes))) if m.conditional else None
+        images = self._generate(z, None if labels is None else labels.to(self.device)).cpu()
+        result = quick_metrics(images, labels, self.eval_reference)
+        result.pop("per_class_accuracy", None)
+        append_metrics(self.run, {"step": self.state.step, "eval": {k: round(v, 5) for k, v in result.items()}})
+        self.eval_postfix = {"fid": f"{result['fid']:.3g}"}
+        if result["fid"] < self.best_fid:
+            self.best_fid = result["fid"]
+            self.save_checkpoint("best")
 
     # -- the loop ----------------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
@@ -287,13 +328,15 @@ class Trainer:
                               **{k: round(float(v) / n_sum, 5) for k, v in sums.items()},
                               "img_per_s": round(n_sum * cfg.batch_size * cfg.n_dis / (now - t_last), 1)}
                     append_metrics(self.run, record)
-                    bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")},
-                                    refresh=False)
+                    bar.set_postfix({**{k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")},
+                                     **self.eval_postfix}, refresh=False)
                     sums, n_sum, t_last = {}, 0, now
                 if s.step % cfg.sample_every == 0:
                     self.save_samples()
                 if s.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
+                if self.eval_reference is not None and s.step % cfg.eval_every == 0:
+                    self.evaluate()
 
     def train(self) -> Path:
         self.write_config()
