@@ -51,7 +51,8 @@ def _kid(s: Embedded, ref: Reference) -> Result:
 
 @metric("precision_recall_density_coverage")
 def _manifold(s: Embedded, ref: Reference) -> Result:
-    return scores.manifold_scores(ref.subset(len(s.features)), s.features)
+    real, radii = ref.manifold(len(s.features))
+    return scores.manifold_scores(real, s.features, radii)
 
 
 @metric("digit_score")

@@ -44,12 +44,14 @@ class DigitClassifier(nn.Module):
             nn.Linear(64 * 7 * 7, FEATURE_DIM),  # the features: pre-activation, so full-rank
         )
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(FEATURE_DIM, NUM_CLASSES))
+        # Set after training so that training digits' features have unit mean variance: figures
+        # such as KID's cubic kernel (a.b / D + 1)^3 then work on values of order one.
+        self.register_buffer("feature_scale", torch.ones(()))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk(x)  # (B, 64)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x))  # (B, 10)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (B, 64) and class logits (B, 10)."""
+        raw = self.trunk(x)
+        return raw / self.feature_scale, self.head(raw)
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,9 +100,9 @@ def embed(images: torch.Tensor, net: DigitClassifier | None = None) -> tuple[tor
     x = to_digit_input(images.cpu())
     feats, probs = [], []
     for i in range(0, len(x), BATCH):
-        f = net.features(to_float(x[i:i + BATCH]))
+        f, logits = net(to_float(x[i:i + BATCH]))
         feats.append(f)
-        probs.append(torch.softmax(net.head(f), dim=1))
+        probs.append(torch.softmax(logits, dim=1))
     if not feats:
         raise GanforgeError("no images to evaluate")
     return torch.cat(feats), torch.cat(probs)

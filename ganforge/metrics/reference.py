@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from ganforge.data.folder import load_folder
 from ganforge.data.mnist import file_names, find_idx, load_idx_dir
 from ganforge.errors import GanforgeError
 from ganforge.metrics.features import ASSETS, CLASSIFIER_PATH, RESOLUTION, embed
+from ganforge.metrics.scores import real_radii
 
 MNIST_TEST = "mnist-test"
 MNIST_TEST_PATH = ASSETS / "mnist_test_features.safetensors"
@@ -44,14 +45,18 @@ class Reference:
     mean: np.ndarray  # float64 (64,)
     cov: np.ndarray  # float64 (64, 64)
     digits: bool  # holds digits, so the classifier's class predictions mean something
+    _manifolds: dict = field(default_factory=dict, repr=False)
 
-    def subset(self, n: int, seed: int = 0) -> torch.Tensor:
-        """n reference features drawn without replacement (all when n >= N); k-NN metrics compare
-        sets of equal size, as their papers do, because the k-NN radii shrink as sets grow."""
-        if n >= len(self.features):
-            return self.features
-        gen = torch.Generator().manual_seed(seed)
-        return self.features[torch.randperm(len(self.features), generator=gen)[:n]]
+    def manifold(self, n: int, seed: int = 0) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """n reference features drawn without replacement (all when n >= N) and their k-NN radii,
+        cached per n. k-NN metrics compare sets of equal size, as their papers do, because the
+        radii shrink as a set grows."""
+        n = min(n, len(self.features))
+        if n not in self._manifolds:
+            gen = torch.Generator().manual_seed(seed)
+            real = self.features[torch.randperm(len(self.features), generator=gen)[:n]]
+            self._manifolds[n] = real, real_radii(real)
+        return self._manifolds[n]
 
 
 def mean_cov(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
