@@ -19,6 +19,14 @@ KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "
         "classes_covered", "class_kl"}
 
 
+@pytest.fixture(autouse=True)
+def _small_evaluations(monkeypatch):
+    import ganforge.train
+    from ganforge.metrics import scores
+    monkeypatch.setattr(scores, "KID_SUBSETS", 10)
+    monkeypatch.setattr(ganforge.train, "EVAL_SAMPLES", 500)
+
+
 def _invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 

@@ -17,6 +17,13 @@ from ganforge.metrics.features import embed, to_digit_input
 N_REAL = 2000  # bundled digits used per test: 200 per class
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _few_kid_subsets():
+    with pytest.MonkeyPatch.context() as mp:  # 10 subsets instead of 100: the tests stay fast
+        mp.setattr(scores, "KID_SUBSETS", 10)
+        yield
+
+
 def _random_cov(rng: np.random.Generator, d: int, rank: int | None = None) -> np.ndarray:
     a = rng.normal(size=(d, rank or d))
     return a @ a.T / d
@@ -91,8 +98,11 @@ def test_precision_recall_density_coverage_on_known_sets():
     assert same["density"] == pytest.approx(1 + 1 / scores.DC_K, abs=0.25)  # each fake also sits in its own ball
     far = scores.manifold_scores(real, real + 100)
     assert far == {"precision": 0, "recall": 0, "density": 0, "coverage": 0}
-    half = scores.manifold_scores(real, real[real[:, 0] > 0])  # only half of the distribution
-    assert half["precision"] > 0.95 and 0.3 < half["recall"] < 0.7 and 0.35 < half["coverage"] < 0.65
+    # Only half of the distribution: fidelity stays perfect, diversity drops (the half's sparser
+    # k-NN balls reach a little past its boundary, so a bit above one half).
+    half = scores.manifold_scores(real, real[real[:, 0] > 0])
+    assert half["precision"] == 1
+    assert 0.45 < half["recall"] < 0.85 and 0.45 < half["coverage"] < 0.8
 
 
 def test_class_figures_on_extreme_posteriors():
@@ -130,7 +140,7 @@ def test_evaluate_samples_returns_every_figure(real_result):
 def test_real_digits_score_close_to_the_floor(real_result):
     r = real_result
     assert 0 <= r["fid"] < 1.0
-    assert -0.005 < r["kid"] < 0.005
+    assert -0.002 < r["kid"] < 0.02  # pixel noise of sigma 0.1 scores ~1.2
     assert 0.7 < r["precision"] <= 1 and 0.7 < r["recall"] <= 1
     assert 0.7 < r["density"] < 1.3 and 0.8 < r["coverage"] <= 1
     assert 9.3 < r["digit_score"] <= 10
@@ -166,12 +176,13 @@ def _blurred(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round().to(torch.uint8)
 
 
-def test_pixel_noise_and_blur_make_fid_worse_monotonically(real, real_result):
-    images, labels = real
-    noise = [evaluate_samples(_noisy(images, s), labels, metrics=["fid"])["fid"] for s in (0.1, 0.2, 0.4)]
+def test_pixel_noise_and_blur_make_fid_worse_monotonically(real):
+    images, labels = real[0][::2], real[1][::2]  # 100 per class
+    clean = evaluate_samples(images, labels, metrics=["fid"])["fid"]
+    noise = [evaluate_samples(_noisy(images, s), labels, metrics=["fid"])["fid"] for s in (0.05, 0.1, 0.2, 0.4)]
     blur = [evaluate_samples(_blurred(images, k), labels, metrics=["fid"])["fid"] for k in (3, 5)]
-    assert real_result["fid"] < noise[0] < noise[1] < noise[2]
-    assert real_result["fid"] < blur[0] < blur[1]
+    assert 5 * clean < noise[0] < noise[1] < noise[2] < noise[3]
+    assert 5 * clean < blur[0] < blur[1]
 
 
 def test_quick_metrics_is_the_in_training_subset(real):
@@ -190,10 +201,13 @@ def test_other_shapes_are_converted_and_flagged(real):
 
 
 def test_a_reference_path_is_embedded_on_the_fly(tiny_digits, real):
-    ref = load_reference(str(tiny_digits))
+    ref = load_reference(str(tiny_digits))  # 30 digits per class
     assert ref.features.shape == (300, 64) and ref.digits
-    r = evaluate_samples(real[0][:300], real[1][:300], reference=ref, metrics=["fid", "per_class_fid"])
-    assert 0 <= r["fid"] < 5 and len(r["per_class_fid"]) == 10
+    others = torch.arange(N_REAL) % (N_REAL // 10) >= N_REAL // 10 - 30  # 30 other digits per class
+    r = evaluate_samples(real[0][others], real[1][others], reference=ref, metrics=["fid", "per_class_fid"])
+    # 30 points in 64 dimensions: rank-deficient covariances, so FID is biased up but finite
+    assert 0 < r["fid"] < 10 and len(r["per_class_fid"]) == 10
+    assert all(math.isfinite(v) for v in r["per_class_fid"].values())
 
 
 def test_bad_input_is_one_clear_error():

@@ -45,7 +45,7 @@ def _fid(s: Embedded, ref: Reference) -> Result:
 
 @metric("kid")
 def _kid(s: Embedded, ref: Reference) -> Result:
-    kid, kid_std = scores.kernel_distance(s.features, ref.features)
+    kid, kid_std = scores.kernel_distance(s.features, ref.features, scores.KID_SUBSETS)
     return {"kid": kid, "kid_std": kid_std}
 
 
