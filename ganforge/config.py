@@ -186,4 +186,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive_int(name, getattr(cfg, name))
     _require(isinstance(cfg.eval_every, int) and cfg.eval_every >= 0,
              f"eval_every must be a non-negative integer; 0 turns it off (got {cfg.eval_every!r})")
+    _require(cfg.eval_reference is None or (isinstance(cfg.eval_reference, str) and cfg.eval_reference != ""),
+             f"eval_reference must be 'mnist-test' or a directory (got {cfg.eval_reference!r})")
     return cfg

@@ -34,10 +34,10 @@ def _format_table(source: str, n: int, reference: str, result: dict, notes: list
             continue
         value = result[key]
         if key == "kid":
-            shown = f"{value * KID_SCALE:.3f} ± {result['kid_std'] * KID_SCALE:.3f}"
+            shown = f"{value * KID_SCALE:.4g} ± {result['kid_std'] * KID_SCALE:.2g}"
         else:
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"  {key:<16}{shown:>16}   {what}")
+        lines.append(f"  {key:<16}{shown:>18}   {what}")
     per_class = [(name, result[key]) for name, key in (("fid", "per_class_fid"),
                                                        ("accuracy", "per_class_accuracy")) if result.get(key)]
     if per_class:

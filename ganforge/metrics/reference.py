@@ -62,7 +62,9 @@ class Reference:
 def mean_cov(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and unbiased covariance (D, D) of features (N, D), in float64."""
     f = features.double().numpy()
-    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False)) if len(f) > 1 else np.zeros((f.shape[1],) * 2)
+    if len(f) < 2:
+        raise GanforgeError(f"need at least 2 images for a covariance (got {len(f)})")
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
 def load_reference(spec: str | Reference = MNIST_TEST) -> Reference:
