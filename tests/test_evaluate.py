@@ -62,6 +62,18 @@ def test_evaluate_a_run_and_its_png_directory(tiny_run, tmp_path):
     assert r["n"] == 50 and "class_accuracy" in r
 
 
+def test_evaluate_against_a_reference_directory(tmp_path, bundled_arrays, tiny_digits):
+    images, labels = bundled_arrays
+    pick = np.arange(31, len(images), len(images) // 300)[:300]  # 30 per class, spread over the file
+    rgb = np.repeat(images[pick, :, :, None], 3, axis=3)  # (N, H, W, 3): grey digits as RGB
+    np.savez(tmp_path / "rgb.npz", images=rgb, labels=labels[pick].astype(np.int64))
+    result = _invoke("evaluate", tmp_path / "rgb.npz", "--reference", tiny_digits, "--json")
+    assert result.exit_code == 0, result.output
+    r = _last_json(result.output)
+    assert r["reference"] == str(tiny_digits) and 0 < r["fid"] < 10 and r["class_accuracy"] > 0.95
+    assert len(r["notes"]) == 1 and "28x28" in r["notes"][0]  # RGB is flagged; the reference is digits
+
+
 def test_evaluate_bad_input_is_one_line_and_exit_2(tmp_path):
     result = _invoke("evaluate", tmp_path / "missing.npz")
     assert result.exit_code == 2 and result.output.startswith("error: ")
