@@ -265,12 +265,13 @@ class Trainer:
             return
         self.eval_reference = load_reference(self.cfg.eval_reference or "mnist-test")
 
-    def evaluate(self) -> None:
+    def evaluate(self) -> float:
         """Quick metrics of EVAL_SAMPLES images from the sampler (fixed noise, classes spread
-        evenly) into metrics.jsonl; checkpoints/best is the checkpoint with the lowest FID."""
+        evenly) into metrics.jsonl; checkpoints/best is the checkpoint with the lowest FID.
+        Returns the seconds it took."""
         from ganforge.metrics import quick_metrics
 
-        m = self.cfg.model
+        start, m = time.perf_counter(), self.cfg.model
         gen = torch.Generator().manual_seed(self.cfg.seed + 4)
         z = torch.randn(EVAL_SAMPLES, m.z_dim, generator=gen).to(self.device)
         labels = spread(EVAL_SAMPLES, list(range(m.num_classes))) if m.conditional else None
@@ -282,6 +283,7 @@ class Trainer:
         if result["fid"] < self.best_fid:
             self.best_fid = result["fid"]
             self.save_checkpoint("best")
+        return time.perf_counter() - start
 
     # -- the loop ----------------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
@@ -336,7 +338,7 @@ class Trainer:
                 if s.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
                 if self.eval_reference is not None and s.step % cfg.eval_every == 0:
-                    self.evaluate()
+                    t_last += self.evaluate()  # img_per_s measures training, not evaluation
 
     def train(self) -> Path:
         self.write_config()
