@@ -58,8 +58,8 @@ TRAIN_FIELDS = {
     "conditioning": "conditioning", "spectral_norm": "spectral_norm", "ema": "ema",
     "n_dis": "n_dis", "r1": "r1", "r1_every": "r1_every", "augment": "augment", "log_every": "log_every",
     "sample_every": "sample_every", "checkpoint_every": "checkpoint_every",
-    "eval_every": "eval_every", "data": "data", "backend": "backend", "sync_bn": "sync_bn",
-    "amp": "amp", "compile": "compile",
+    "eval_every": "eval_every", "eval_reference": "eval_reference", "data": "data",
+    "backend": "backend", "sync_bn": "sync_bn", "amp": "amp", "compile": "compile",
 }
 BUDGET = ("steps", "epochs", "minutes")
 # What may change when continuing a run: the budget, and how (not what) it computes.
@@ -106,6 +106,8 @@ RESUMABLE = {"device", "backend", "sync_bn", "amp", "compile", *BUDGET}
 @click.option("--sample-every", type=int)
 @click.option("--checkpoint-every", type=int)
 @click.option("--eval-every", type=int, help="Steps between evaluations; 0 turns them off.")
+@click.option("--eval-reference", help="Reference for --eval-every: 'mnist-test' (default for 28x28 grey "
+              "data) or a directory of images like the training data.")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -187,3 +189,9 @@ def main() -> None:
         from torch.distributed.elastic.multiprocessing.errors import record
         entry = record(cli)
     entry(prog_name="ganforge")
+
+
+from ganforge.evaluate import evaluate, report  # noqa: E402  (own module: keeps merges easy)
+
+cli.add_command(evaluate)
+cli.add_command(report)

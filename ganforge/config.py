@@ -74,6 +74,7 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     eval_every: int = 0  # 0 = no evaluation during training
+    eval_reference: str | None = None  # None: the bundled MNIST test features for 1x28x28 data
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,12 +113,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # unconditional MLP with h = 128, z_dim 64, batch 128, Adam lr 1e-5 with default betas, BCE.
     "tutorial": dict(net="mlp", width=128, z_dim=64, conditional=False, conditioning="input",
                      loss="bce", batch_size=128, lr_g=1e-5, lr_d=1e-5, betas=(0.9, 0.999),
-                     minutes=5.0, log_every=100, sample_every=500, checkpoint_every=2000),
+                     minutes=5.0, log_every=100, sample_every=500, checkpoint_every=2000, eval_every=0),
     # The default: a conditional model tuned for the best digits per CPU-minute
     # (see benchmarks/RESULTS.md for the measurements behind these numbers).
     "default": dict(net="mlp", width=128, z_dim=64, conditional=True, conditioning="projection",
                     loss="bce", batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-                    minutes=10.0, log_every=100, sample_every=500, checkpoint_every=1000),
+                    minutes=10.0, log_every=100, sample_every=500, checkpoint_every=1000, eval_every=5000),
 }
 
 
@@ -218,4 +219,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive_int(name, getattr(cfg, name))
     _require(isinstance(cfg.eval_every, int) and cfg.eval_every >= 0,
              f"eval_every must be a non-negative integer; 0 turns it off (got {cfg.eval_every!r})")
+    _require(cfg.eval_reference is None or (isinstance(cfg.eval_reference, str) and cfg.eval_reference != ""),
+             f"eval_reference must be 'mnist-test' or a directory (got {cfg.eval_reference!r})")
     return cfg

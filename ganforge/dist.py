@@ -117,6 +117,17 @@ def average(t: torch.Tensor) -> torch.Tensor:
     return t / world()[1]
 
 
+def interleave_gather(share: torch.Tensor) -> torch.Tensor:
+    """Undo `[rank::world]` slicing: every rank passes its equal-sized share of a batch and gets
+    the whole batch back in the original order."""
+    rank, size = world()
+    if size == 1:
+        return share
+    parts = [torch.empty_like(share) for _ in range(size)]
+    dist.all_gather(parts, share.contiguous())
+    return torch.stack(parts, dim=1).flatten(0, 1)  # (n/world, world, ...) -> (n, ...)
+
+
 def wrap(module: nn.Module, device: torch.device) -> nn.Module:
     """`module` for the training step: in DistributedDataParallel when there are several ranks
     (it averages gradients in backward and broadcasts rank 0's buffers in forward)."""

@@ -26,15 +26,18 @@ from ganforge.config import TrainConfig, validate
 from ganforge.data import ImageDataset, load_dataset, to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.game import Game
-from ganforge.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
+from ganforge.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, mode_collapse, nonfinite
 from ganforge.images import line_plot, png_bytes, save_grid
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.sample import check_weights, checkpoint_config, load_state, spread
 
 log = logging.getLogger("ganforge")
 
+log = logging.getLogger("ganforge")
+
 GRID_COLUMNS = 10
 SHEET_COLUMNS = 16
+EVAL_SAMPLES = 2000  # enough for FID to rank checkpoints, cheap enough to run every eval_every steps
 
 
 class Interrupted(Exception):
@@ -227,6 +230,7 @@ class Trainer:
         n = rows * GRID_COLUMNS
         self.fixed_z = torch.randn(n, cfg.model.z_dim, generator=fixed_gen).to(self.device)
         self.fixed_labels = (spread(n, list(range(rows))).to(self.device) if cfg.model.conditional else None)
+        self.setup_eval()
         dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
 
     # -- files -------------------------------------------------------------------------------
@@ -277,6 +281,52 @@ class Trainer:
         z = torch.randn(rows * SHEET_COLUMNS, m.z_dim, generator=gen).to(self.device)
         labels = spread(len(z), list(range(rows))).to(self.device) if m.conditional else None
         save_grid(self.run / rundir.CLASS_SHEET, self._generate(z, labels), SHEET_COLUMNS, scale=2)
+
+    # -- evaluation during training ------------------------------------------------------------
+    def setup_eval(self) -> None:
+        """Pick the reference (the MNIST test digits for 1x28x28 data unless one is given), or warn
+        once that evaluation is off; the best FID so far comes from metrics.jsonl (resume)."""
+        from ganforge.metrics import load_reference
+
+        m, self.eval_reference, self.eval_postfix = self.cfg.model, None, {}
+        self.best_fid = min((r["eval"]["fid"] for r in read_metrics(self.run) if "fid" in r.get("eval", {})),
+                            default=math.inf)
+        if not self.cfg.eval_every:
+            return
+        digit_shaped = (m.img_channels, m.img_resolution) == (1, 28) and self.cfg.data not in ("fashion-mnist", "kmnist")
+        if self.cfg.eval_reference is None and not digit_shaped:
+            log.warning("--eval-every: %s is not MNIST-like digits, so evaluation is off; give "
+                        "--eval-reference DIR (images of the same kind) to turn it on", self.cfg.data)
+            return
+        self.eval_reference = load_reference(self.cfg.eval_reference or "mnist-test")
+
+    def evaluate(self) -> float:
+        """Quick metrics of EVAL_SAMPLES images from the sampler (fixed noise, classes spread
+        evenly) into metrics.jsonl; checkpoints/best is the checkpoint with the lowest FID.
+        Returns the seconds it took."""
+        from ganforge.metrics import quick_metrics
+
+        start, m = time.perf_counter(), self.cfg.model
+        gen = torch.Generator().manual_seed(self.cfg.seed + 4)
+        n = EVAL_SAMPLES - EVAL_SAMPLES % self.world
+        z = torch.randn(n, m.z_dim, generator=gen)
+        labels = spread(n, list(range(m.num_classes))) if m.conditional else None
+        share = slice(self.rank, None, self.world)  # each rank draws its share; rank 0 scores all
+        images = self._generate(z[share].to(self.device), None if labels is None else labels[share].to(self.device))
+        images = dist.interleave_gather(images).cpu()
+        if not self.is_main:
+            return time.perf_counter() - start
+        result = quick_metrics(images, labels, self.eval_reference)
+        result.pop("per_class_accuracy", None)
+        append_metrics(self.run, {"step": self.state.step, "eval": {k: round(v, 5) for k, v in result.items()}})
+        self.eval_postfix = {"fid": f"{result['fid']:.3g}"}
+        warning = mode_collapse({"step": self.state.step, **result}, len(self.class_names))
+        if warning:
+            log.warning(warning)
+        if result["fid"] < self.best_fid:
+            self.best_fid = result["fid"]
+            self.save_checkpoint("best")
+        return time.perf_counter() - start
 
     # -- the loop ----------------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
@@ -362,13 +412,15 @@ class Trainer:
                               "img_per_s": round(n_sum * cfg.batch_size * cfg.n_dis / (now - t_last), 1)}
                     if self.is_main:
                         append_metrics(self.run, record)
-                    bar.set_postfix({k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")},
-                                    refresh=False)
+                    bar.set_postfix({**{k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")},
+                                     **self.eval_postfix}, refresh=False)
                     sums, n_sum, t_last = {}, 0, now
                 if s.step % cfg.sample_every == 0:
                     self.save_samples()
                 if s.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
+                if self.eval_reference is not None and s.step % cfg.eval_every == 0:
+                    t_last += self.evaluate()  # img_per_s measures training, not evaluation
 
     def stop_agreed(self, stop: StopRequest, over_budget: bool) -> bool:
         """Whether to stop before the next step. All ranks agree (any rank's signal or budget

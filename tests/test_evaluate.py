@@ -1,0 +1,125 @@
+"""`ganforge evaluate` on runs, .npz files and image directories; `ganforge report`; and the
+evaluation hook of the training loop."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ganforge.cli import cli
+from ganforge.rundir import checkpoint_path
+from ganforge.train import read_metrics, train
+
+KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "digit_score",
+        "classes_covered", "class_kl"}
+
+
+@pytest.fixture(autouse=True)
+def _small_evaluations(monkeypatch):
+    import ganforge.train
+    from ganforge.metrics import scores
+    monkeypatch.setattr(scores, "KID_SUBSETS", 10)
+    monkeypatch.setattr(ganforge.train, "EVAL_SAMPLES", 500)
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_evaluate_an_npz_of_real_digits(tmp_path, bundled_arrays):
+    images, labels = bundled_arrays
+    np.savez(tmp_path / "real.npz", images=images[:500], labels=labels[:500].astype(np.int64))
+    result = _invoke("evaluate", tmp_path / "real.npz", "--json")
+    assert result.exit_code == 0, result.output
+    assert "fid" in result.output and "per class" in result.output
+    r = _last_json(result.output)
+    assert KEYS | {"class_accuracy", "per_class_fid", "per_class_accuracy"} <= set(r)
+    assert r["n"] == 500 and r["notes"] == []
+    assert 0 <= r["fid"] < 3 and r["class_accuracy"] > 0.97
+
+
+def test_evaluate_a_run_and_its_png_directory(tiny_run, tmp_path):
+    result = _invoke("evaluate", tiny_run, "--n", 200, "--json")
+    assert result.exit_code == 0, result.output
+    r = _last_json(result.output)
+    assert KEYS | {"class_accuracy", "per_class_fid"} <= set(r) and r["n"] == 200
+    assert r["fid"] > 5  # six training steps make noise, not digits
+    assert 0 <= r["precision"] <= 1 and 1 <= r["classes_covered"] <= 10
+
+    assert _invoke("generate", tiny_run, "--n", 50, "--out", tmp_path / "pngs").exit_code == 0
+    result = _invoke("evaluate", tmp_path / "pngs", "--json")
+    assert result.exit_code == 0, result.output
+    r = _last_json(result.output)
+    assert r["n"] == 50 and "class_accuracy" in r
+
+
+def test_evaluate_against_a_reference_directory(tmp_path, bundled_arrays, tiny_digits):
+    images, labels = bundled_arrays
+    pick = np.arange(31, len(images), len(images) // 300)[:300]  # 30 per class, spread over the file
+    rgb = np.repeat(images[pick, :, :, None], 3, axis=3)  # (N, H, W, 3): grey digits as RGB
+    np.savez(tmp_path / "rgb.npz", images=rgb, labels=labels[pick].astype(np.int64))
+    result = _invoke("evaluate", tmp_path / "rgb.npz", "--reference", tiny_digits, "--json")
+    assert result.exit_code == 0, result.output
+    r = _last_json(result.output)
+    assert r["reference"] == str(tiny_digits) and 0 < r["fid"] < 10 and r["class_accuracy"] > 0.95
+    assert len(r["notes"]) == 1 and "28x28" in r["notes"][0]  # RGB is flagged; the reference is digits
+
+
+def test_evaluate_bad_input_is_one_line_and_exit_2(tmp_path):
+    result = _invoke("evaluate", tmp_path / "missing.npz")
+    assert result.exit_code == 2 and result.output.startswith("error: ")
+    np.savez(tmp_path / "wrong.npz", pixels=np.zeros((3, 28, 28), np.uint8))
+    result = _invoke("evaluate", tmp_path / "wrong.npz")
+    assert result.exit_code == 2 and "no 'images' array" in result.output
+
+
+def test_report_draws_curves_and_a_class_sheet(tiny_run, tmp_path):
+    out = tmp_path / "report.png"
+    result = _invoke("report", tiny_run, "--out", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.width >= 640 and img.height > 3 * 360
+
+
+def test_training_writes_eval_records_and_a_best_checkpoint(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config.replace(eval_every=3), run, progress=False)
+    evals = [r for r in read_metrics(run) if "eval" in r]
+    assert [r["step"] for r in evals] == [3, 6]
+    for r in evals:
+        assert {"fid", "precision", "recall", "class_accuracy"} <= set(r["eval"])
+        assert math.isfinite(r["eval"]["fid"]) and r["eval"]["fid"] > 0
+    assert checkpoint_path(run, "best").is_file() and checkpoint_path(run, "last").is_file()
+    best_step = min(evals, key=lambda r: r["eval"]["fid"])["step"]
+    from ganforge.checkpoint import load_checkpoint
+    assert load_checkpoint(checkpoint_path(run, "best"))[1]["step"] == best_step
+
+
+def test_training_skips_evaluation_of_non_digit_data(tiny_config, tmp_path, caplog):
+    folder = tmp_path / "colour"
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(folder / c / f"{i}.png")
+    cfg = tiny_config.replace(data=str(folder), img_resolution=16, batch_size=8, eval_every=3)
+    with caplog.at_level("WARNING", logger="ganforge"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert "evaluation is off" in caplog.text
+    assert not any("eval" in r for r in read_metrics(tmp_path / "run"))
+    assert not checkpoint_path(tmp_path / "run", "best").exists()
+
+
+@pytest.mark.parametrize("name, every", [("tutorial", 0), ("default", 5000)])
+def test_presets_choose_the_evaluation_cadence(name, every):
+    from ganforge.config import preset
+    assert preset(name).eval_every == every
