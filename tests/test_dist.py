@@ -103,10 +103,11 @@ def test_ranks_hold_identical_weights(two_procs):
 
 
 def test_penalties_and_augmentation_keep_ranks_in_step(tiny_digits, tmp_path):
-    # Double backward (R1, gradient penalty) through DDP, spectral norm's buffers, and per-rank
-    # augmentation streams drawn without letting the shared noise stream drift apart.
+    # Double backward (R1 on every D step) through DDP, spectral norm's buffers, and per-rank
+    # augmentation streams drawn without letting the shared noise stream drift apart. (WGAN-GP's
+    # penalty is the same double backward; config refuses it together with R1.)
     dump = tmp_path / "dump"
-    p = torchrun("train", *flags(tiny_digits), "--no-sync-bn", "--loss", "wgan-gp", "--r1", "1",
+    p = torchrun("train", *flags(tiny_digits), "--no-sync-bn", "--loss", "hinge", "--r1", "1", "--r1-every", "1",
                  "--augment", "0.5", "--spectral-norm", "--steps", "2", "--out", str(tmp_path / "run"),
                  hooks=("--dump", str(dump)))
     assert p.returncode == 0, p.stderr[-3000:]

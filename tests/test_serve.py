@@ -228,7 +228,7 @@ def test_a_sample_symlink_leading_out_of_the_run_is_not_served(tmp_path, tiny_ru
 
 def test_unconditional_model_with_a_short_noise(tmp_path, tiny_config):
     from ganforge.train import train
-    run = train(tiny_config.replace(conditional=False, z_dim=4, steps=2, sample_every=2, checkpoint_every=2),
+    run = train(tiny_config.replace(conditional=False, conditioning="input", z_dim=4, steps=2, sample_every=2, checkpoint_every=2),
                 tmp_path / "uncond", progress=False)
     client = TestClient(create_app(run))
     assert client.get("/api/info").json()["conditional"] is False
@@ -255,7 +255,7 @@ def test_bad_run_directory_fails_at_start_up(tmp_path, make, says):
 
 def test_run_without_checkpoint_fails_at_start_up(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(GanforgeError, match="holds no checkpoint"):
+    with pytest.raises(GanforgeError, match="no checkpoints/last.safetensors"):
         create_app(tmp_path)
 
 

@@ -56,7 +56,7 @@ class Playground:
         if not os.access(run, os.R_OK | os.X_OK):
             raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
         if not holds_run(run):
-            raise GanforgeError(f"{run} is not a run directory (it has no config.json or checkpoints/); "
+            raise GanforgeError(f"{run} is not a run directory (it has no checkpoints/last.safetensors); "
                                 "give one made by 'ganforge train'")
         self.run = run
         self._lock = threading.Lock()
