@@ -64,14 +64,16 @@ def main() -> None:
     ap.add_argument("--minutes", default="1,2,5,10")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--keep", type=Path, help="Keep the run directories here (default: a temporary one).")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     marks = [float(m) for m in args.minutes.split(",")]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep or Path(tmp)
         for name in args.presets.split(","):
-            rows += run_preset(name, args.data, marks, Path(tmp))
+            rows += run_preset(name, args.data, marks, workdir)
 
     command = " ".join(["python benchmarks/quality_per_minute.py", *sys.argv[1:]])
     lines = [
