@@ -41,8 +41,9 @@ def tiny_digits(tmp_path_factory, bundled_arrays) -> Path:
 
 @pytest.fixture
 def tiny_config(tiny_digits):
-    """The default preset, shrunk: small networks, small batches, a few steps."""
-    return preset("default").replace(data=str(tiny_digits), width=16, z_dim=8, batch_size=32,
+    """The default preset, shrunk: the cheapest net (test_nets and test_menu cover the others),
+    small batches, a few steps."""
+    return preset("default").replace(data=str(tiny_digits), net="mlp", width=16, z_dim=8, batch_size=32,
                                      steps=6, minutes=None, log_every=2, sample_every=3,
                                      checkpoint_every=3, device="cpu")
 
@@ -52,7 +53,7 @@ def tiny_run(tmp_path_factory, tiny_digits) -> Path:
     """A finished tiny conditional run (read-only: copy it before changing it)."""
     from ganforge.train import train
 
-    cfg = preset("default").replace(data=str(tiny_digits), width=16, z_dim=8, batch_size=32, steps=6,
+    cfg = preset("default").replace(data=str(tiny_digits), net="mlp", width=16, z_dim=8, batch_size=32, steps=6,
                                     minutes=None, log_every=2, sample_every=3, checkpoint_every=3,
                                     device="cpu", ema=0.9)
     run = tmp_path_factory.mktemp("runs") / "tiny"

@@ -31,7 +31,7 @@ LAUNCH_TIMEOUT_S = 120  # a hung job fails the test instead of the suite
 
 
 def flags(data: Path) -> list[str]:
-    return ["--data", str(data), "--width", "16", "--z-dim", "8", "--batch-size", "32", "--device", "cpu",
+    return ["--data", str(data), "--net", "mlp", "--width", "16", "--z-dim", "8", "--batch-size", "32", "--device", "cpu",
             "--sync-bn", "--log-every", "1", "--sample-every", "100", "--checkpoint-every", "100", "--quiet"]
 
 
@@ -45,7 +45,7 @@ def torchrun(*args: str, hooks: tuple[str, ...] = ()) -> subprocess.CompletedPro
 
 def cli_config(data: Path, steps: int):
     """The TrainConfig that `ganforge train flags(data) --steps N` resolves to."""
-    return preset("default").replace(data=str(data), width=16, z_dim=8, batch_size=32, device="cpu",
+    return preset("default").replace(data=str(data), net="mlp", width=16, z_dim=8, batch_size=32, device="cpu",
                                      sync_bn=True, log_every=1, sample_every=100, checkpoint_every=100,
                                      steps=steps, minutes=None)
 
@@ -113,7 +113,7 @@ def test_penalties_and_augmentation_keep_ranks_in_step(tiny_digits, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     rank0, rank1 = load_file(dump / "rank0.safetensors"), load_file(dump / "rank1.safetensors")
     for k in rank0:
-        if re.fullmatch(r"G\.blocks\.\d+\.running_(mean|var)", k):
+        if re.fullmatch(r"G(_ema)?\.blocks\.\d+\.running_(mean|var)", k):
             # Without --sync-bn each rank's statistics come from its own half of the batch.
             assert not torch.equal(rank0[k], rank1[k]), k
         else:

@@ -119,7 +119,7 @@ def test_training_skips_evaluation_of_non_digit_data(tiny_config, tmp_path, capl
     assert not checkpoint_path(tmp_path / "run", "best").exists()
 
 
-@pytest.mark.parametrize("name, every", [("tutorial", 0), ("default", 5000)])
+@pytest.mark.parametrize("name, every", [("tutorial", 0), ("default", 2000)])
 def test_presets_choose_the_evaluation_cadence(name, every):
     from ganforge.config import preset
     assert preset(name).eval_every == every

@@ -16,7 +16,7 @@ from torch.testing import assert_close
 import ganforge
 from ganforge.checkpoint import load_checkpoint, unprefixed
 from ganforge.cli import cli
-from ganforge.config import preset, validate
+from ganforge.config import PRESETS, preset, validate
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_generator
 from ganforge.rundir import checkpoint_path
@@ -189,17 +189,18 @@ def load_compare_menu():
 
 def test_compare_menu_ranks_by_fid_and_says_whether_the_default_wins(tmp_path):
     cm = load_compare_menu()
-    args = cm.parse_args(["--minutes", "1", "--losses", "bce,hinge", "--conditionings", "projection"])
-    assert args.losses == ["bce", "hinge"] and args.conditionings == ["projection"]
+    mine, other = PRESETS["default"]["loss"], "lsgan"
+    args = cm.parse_args(["--minutes", "1", "--losses", f"{mine},{other}", "--conditionings", "projection"])
+    assert args.losses == [mine, other] and args.conditionings == ["projection"]
     row = dict(conditioning="projection", settings={}, steps=10, img_per_s=100.0, precision=0.5,
                recall=0.5, class_accuracy=0.9)
-    rows = [dict(row, loss="hinge", fid=12.0), dict(row, loss="bce", fid=10.0)]
+    rows = [dict(row, loss=other, fid=12.0), dict(row, loss=mine, fid=10.0)]
     text = cm.report(rows, args, "python benchmarks/compare_menu.py --minutes 1", scored=True)
     table = [line for line in text.splitlines() if line.startswith("| ")][1:]
-    assert table[0].startswith("| **1** | **bce**") and table[1].startswith("| 2 | hinge")
+    assert table[0].startswith(f"| **1** | **{mine}**") and table[1].startswith(f"| 2 | {other}")
     assert "The default preset is the best row" in text
-    text = cm.report([dict(row, loss="hinge", fid=9.0), rows[1]], args, "cmd", scored=True)
-    assert "the best row is hinge + projection" in text and "not the default preset" in text
+    text = cm.report([dict(row, loss=other, fid=9.0), rows[1]], args, "cmd", scored=True)
+    assert f"the best row is {other} + projection" in text and "not the default preset" in text
 
     doc = tmp_path / "menu.md"
     doc.write_text(f"prose before\n{cm.BEGIN}\nold\n{cm.END}\nprose after\n")
