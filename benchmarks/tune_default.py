@@ -1,11 +1,12 @@
 """The ablations behind the default preset: each variant changes one thing from a base, trains for
 the same wall-clock budget on full MNIST and is scored by `ganforge evaluate` (10,000 samples).
 
-    python benchmarks/tune_default.py [--data mnist] [--minutes 3] [--parallel 2] [--out docs/tuning.md]
+    python benchmarks/tune_default.py [--data mnist] [--minutes 3] [--parallel 2] [--only 1,3] [--out FILE]
 
 Runs go `--parallel` at a time, each on one thread (OMP_NUM_THREADS=1): on a 2-core machine two
 one-thread runs side by side make the most of both cores, and every variant sees the same share.
-Writes a markdown table with machine, date and command.
+Prints (and with --out writes) a markdown table with machine, date and command; docs/tuning.md
+holds the recorded one.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--only", help="Comma-separated variant numbers (1-based) to run.")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "tuning.md")
+    ap.add_argument("--out", type=Path, help="Also write the table to this markdown file.")
     args = ap.parse_args()
     chosen = list(VARIANTS.items())
     if args.only:
