@@ -168,7 +168,7 @@ class RunState:
 
 
 class Trainer:
-    """One run: builds everything from the config, then `run()` trains to the end."""
+    """One run: builds everything from the config, then `train()` trains to the end."""
 
     def __init__(self, cfg: TrainConfig, run: Path, *, resume: bool = False, progress: bool = True):
         # Data parallel (torchrun): each of `world` ranks takes [rank::world] of every global batch.
