@@ -404,6 +404,16 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
 
 
 # -- cost of the per-step check ----------------------------------------------------------------
+def record_server(tiny_run: Path, requests: int = 2000) -> list[Row]:
+    """benchmarks/serve_load.py against a real `ganforge serve` process of the tiny run."""
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), str(tiny_run),
+                        "--requests", str(requests), "--concurrency", "16"],
+                       capture_output=True, text=True, timeout=900, cwd=ROOT)
+    lines = p.stdout.strip().splitlines()
+    return [(f"server load from a second process on 127.0.0.1: {lines[0]}", requests,
+             f"exit {p.returncode}; " + "; ".join(lines[1:]))]
+
+
 def record_overhead(work: Path, data: Path) -> list[Row]:
     """Time the per-step check alone and a whole training step (best of several rounds: the
     machine may be shared)."""
@@ -496,6 +506,7 @@ def main() -> None:
                               ("Hostile and broken files", lambda: record_files(work, data, tiny_run, args.repeat,
                                                                                 args.examples)),
                               ("Disk problems", lambda: record_disk(work, tiny_run, args.repeat)),
+                              ("The server under load", lambda: record_server(tiny_run)),
                               ("Cost", lambda: record_overhead(work, data))):
             t0 = time.perf_counter()
             sections[title] = record()
