@@ -111,7 +111,7 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
     return min(limits)
 
 
-def make_optimizer(params, lr: float, betas: tuple[float, float], device: torch.device):
+def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
     # The fused kernel updates all tensors in one pass (faster on CPU and GPU); fall back to
     # foreach where a build lacks it.
     try:
@@ -205,8 +205,8 @@ class Trainer:
         G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
         self.state = RunState(
             G, D, G_ema,
-            make_optimizer(G.parameters(), cfg.lr_g, cfg.betas, self.device),
-            make_optimizer(D.parameters(), cfg.lr_d, cfg.betas, self.device),
+            make_optimizer(G.parameters(), cfg.lr_g, cfg.betas),
+            make_optimizer(D.parameters(), cfg.lr_d, cfg.betas),
             torch.Generator(self.device).manual_seed(cfg.seed + 1))
         if resume:
             self.state.restore(tensors, meta, ckpt)
