@@ -113,7 +113,8 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
 
 def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
     # The fused kernel updates all tensors in one pass (faster on CPU and GPU); fall back to
-    # foreach where a build lacks it.
+    # foreach where a build lacks it (params listed first: a failed try must not use them up).
+    params = list(params)
     try:
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
     except (RuntimeError, TypeError):
