@@ -117,14 +117,12 @@ def draw_report(gan, run: Path):
 
     from ganforge.images import grid, line_plot, to_pil
     from ganforge.sample import spread
-    from ganforge.train import read_metrics
+    from ganforge.train import loss_plot, read_metrics
 
     records = read_metrics(run)
-    logs = [r for r in records if "loss_d" in r]
     evals = [(r["step"], r["eval"]) for r in records if "eval" in r]
-    curve = lambda rs, key: ([r["step"] for r in rs if key in r], [r[key] for r in rs if key in r])  # noqa: E731
     eval_curve = lambda key: ([s for s, e in evals if key in e], [e[key] for s, e in evals if key in e])  # noqa: E731
-    panels = [line_plot({k: curve(logs, k) for k in ("loss_d", "loss_g")}, "losses by step"),
+    panels = [loss_plot(records),
               line_plot({"fid": eval_curve("fid")}, "FID by step (lower is better)"),
               line_plot({k: eval_curve(k) for k in ("precision", "recall", "coverage", "class_accuracy")},
                         "fidelity and diversity by step")]

@@ -272,10 +272,7 @@ class Trainer:
     def save_final_plots(self) -> None:
         if not self.is_main:
             return
-        records = read_metrics(self.run)
-        steps = [r["step"] for r in records if "loss_d" in r]
-        curves = {k: (steps, [r[k] for r in records if "loss_d" in r]) for k in ("loss_d", "loss_g")}
-        atomic_write(self.run / rundir.LOSS_PLOT, png_bytes(line_plot(curves, "losses by step")))
+        atomic_write(self.run / rundir.LOSS_PLOT, png_bytes(loss_plot(read_metrics(self.run))))
         m = self.cfg.model
         gen = torch.Generator().manual_seed(self.cfg.seed + 3)
         rows = m.num_classes if m.conditional else 8
@@ -488,6 +485,13 @@ def drop_metrics_after(run: Path, step: int) -> None:
     logged = ((r, r.get("step", 0)) for r in read_metrics(run))
     kept = [r for r, s in logged if isinstance(s, (int, float)) and s <= step]
     atomic_write(Path(run) / rundir.METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+
+def loss_plot(records: list[dict]):
+    """loss_d and loss_g against step, from metrics.jsonl records (a PIL image)."""
+    logs = [r for r in records if "loss_d" in r]
+    steps = [r["step"] for r in logs]
+    return line_plot({k: (steps, [r[k] for r in logs]) for k in ("loss_d", "loss_g")}, "losses by step")
 
 
 def read_metrics(run: Path) -> list[dict]:
