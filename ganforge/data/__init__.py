@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
 
-from ganforge.data.dataset import ImageDataset, to_float, to_uint8
+from ganforge.data.dataset import ImageDataset, resize, to_float, to_grey, to_uint8
 from ganforge.data.folder import load_folder
 from ganforge.data.mnist import FAMILIES, SPLITS, file_names, find_idx, load_family, load_idx_dir
 from ganforge.errors import GanforgeError
@@ -22,18 +20,7 @@ from ganforge.errors import GanforgeError
 BUNDLED = "digits"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "digits"
 
-__all__ = ["ImageDataset", "load_dataset", "to_float", "to_uint8", "BUNDLED", "BUNDLED_DIR"]
-
-
-def _resize(ds: ImageDataset, resolution: int) -> ImageDataset:
-    """Resize every image to `resolution` (area-averaged when shrinking, bilinear when growing)."""
-    if ds.img_resolution == resolution:
-        return ds
-    mode = "area" if resolution < ds.img_resolution else "bilinear"
-    kwargs = {} if mode == "area" else {"align_corners": False}
-    resized = F.interpolate(ds.images.float(), size=(resolution, resolution), mode=mode, **kwargs)
-    images = resized.round().clamp(0, 255).to(torch.uint8)
-    return ImageDataset(images, ds.labels, ds.class_names, ds.source)
+__all__ = ["ImageDataset", "load_dataset", "resize", "to_float", "to_grey", "to_uint8", "BUNDLED", "BUNDLED_DIR"]
 
 
 def load_dataset(spec: str | None = None, split: str = "train", resolution: int | None = None,
@@ -65,8 +52,8 @@ def load_dataset(spec: str | None = None, split: str = "train", resolution: int 
         if ds.img_channels == 1:
             ds = ImageDataset(ds.images.expand(-1, channels, -1, -1).contiguous(), ds.labels,
                               ds.class_names, ds.source)
-        else:  # ITU-R BT.601 luma, as PIL's convert("L")
-            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            grey = (ds.images.float() * w).sum(1, keepdim=True).round().to(torch.uint8)
-            ds = ImageDataset(grey, ds.labels, ds.class_names, ds.source)
-    return _resize(ds, resolution) if resolution else ds
+        else:
+            ds = ImageDataset(to_grey(ds.images), ds.labels, ds.class_names, ds.source)
+    if resolution:
+        ds = ImageDataset(resize(ds.images, resolution), ds.labels, ds.class_names, ds.source)
+    return ds

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
 
@@ -21,6 +22,23 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8 [0, 255], rounding to nearest."""
     return images.detach().add(1).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def to_grey(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> uint8 (N, 1, H, W) by ITU-R BT.601 luma, as PIL's convert("L")."""
+    w = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
+    return (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+
+
+def resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> uint8 (N, C, resolution, resolution): area-averaged when shrinking,
+    bilinear when growing; unchanged when already that size."""
+    if images.shape[-2:] == (resolution, resolution):
+        return images
+    mode = "area" if resolution < images.shape[-1] else "bilinear"
+    kwargs = {} if mode == "area" else {"align_corners": False}
+    resized = F.interpolate(images.float(), size=(resolution, resolution), mode=mode, **kwargs)
+    return resized.round().clamp(0, 255).to(torch.uint8)
 
 
 @dataclass

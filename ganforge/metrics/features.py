@@ -15,10 +15,9 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from ganforge.data import to_float
+from ganforge.data import resize, to_float, to_grey
 from ganforge.errors import GanforgeError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -82,15 +81,9 @@ def to_digit_input(images: torch.Tensor) -> torch.Tensor:
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise GanforgeError(f"images must have shape (N, H, W), (N, 1, H, W) or (N, 3, H, W) "
                             f"(got {tuple(images.shape)})")
-    if images.shape[1] == 3:  # ITU-R BT.601 luma, as PIL's convert("L")
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        images = (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    if images.shape[-2:] != (RESOLUTION, RESOLUTION):
-        mode = "area" if images.shape[-1] > RESOLUTION else "bilinear"
-        kwargs = {} if mode == "area" else {"align_corners": False}
-        images = F.interpolate(images.float(), size=(RESOLUTION, RESOLUTION), mode=mode, **kwargs)
-        images = images.round().clamp(0, 255).to(torch.uint8)
-    return images
+    if images.shape[1] == 3:
+        images = to_grey(images)
+    return resize(images, RESOLUTION)
 
 
 @torch.no_grad()
