@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ganforge.data.dataset import ImageDataset, resize, to_float, to_grey, to_uint8
 from ganforge.data.folder import load_folder
 from ganforge.data.mnist import FAMILIES, SPLITS, file_names, find_idx, load_family, load_idx_dir
