@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import ganforge  # noqa: E402
-from ganforge import rundir  # noqa: E402
+from ganforge.rundir import RunDir  # noqa: E402
 from ganforge.checkpoint import load_checkpoint  # noqa: E402
-from ganforge.config import CONDITIONINGS, LOSSES, PRESETS, preset  # noqa: E402
-from ganforge.train import train  # noqa: E402
+from ganforge.config import CONDITIONINGS, LOSSES, preset  # noqa: E402
+from ganforge.training import train  # noqa: E402
 
 # Per-loss settings that make a row the published method rather than a crippled one.
 LOSS_SETTINGS: dict[str, dict] = {
@@ -95,7 +95,7 @@ def run_row(loss: str, conditioning: str, args, evaluate) -> dict:
     if run.exists():
         shutil.rmtree(run)
     train(cfg, run, progress=False)
-    _, meta = load_checkpoint(rundir.checkpoint_path(run))
+    _, meta = load_checkpoint(RunDir(run).checkpoint())
     step, elapsed = int(meta["step"]), float(meta["elapsed_s"])
     row = {"loss": loss, "conditioning": conditioning, "settings": settings, "steps": step,
            "img_per_s": step * cfg.n_dis * cfg.batch_size / elapsed}
@@ -126,8 +126,8 @@ def machine() -> str:
 
 
 def report(rows: list[dict], args, command: str, scored: bool) -> str:
-    default = PRESETS["default"]
-    is_default = lambda r: r["loss"] == default["loss"] and r["conditioning"] == default["conditioning"]  # noqa: E731
+    default = preset("default")
+    is_default = lambda r: r["loss"] == default.loss and r["conditioning"] == default.model.conditioning  # noqa: E731
     ranked = sorted(rows, key=lambda r: (r.get("fid") is None, r.get("fid") or 0.0))
     lines = [
         BEGIN,
@@ -154,7 +154,7 @@ def report(rows: list[dict], args, command: str, scored: bool) -> str:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Bold: the `default` preset ({default['loss']} + {default['conditioning']}). Ranked by FID.")
+    lines.append(f"Bold: the `default` preset ({default.loss} + {default.model.conditioning}). Ranked by FID.")
     if scored and ranked:
         best = ranked[0]
         if is_default(best):

@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import ganforge  # noqa: E402
 from ganforge.config import preset  # noqa: E402
-from ganforge.images import line_plot, png_bytes  # noqa: E402
+from ganforge.outputs import png_bytes  # noqa: E402
+from ganforge.plots import line_plot  # noqa: E402
 from ganforge.metrics import evaluate_generator  # noqa: E402
-from ganforge.train import train  # noqa: E402
+from ganforge.training import train  # noqa: E402
 
 COLUMNS = ("fid", "class_accuracy", "precision", "recall", "classes_covered")
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this worktree's ganforge, as the runs use
 
 from ganforge.checkpoint import load_checkpoint  # noqa: E402
-from ganforge.rundir import checkpoint_path  # noqa: E402
+from ganforge.rundir import RunDir  # noqa: E402
 NEVER = 10**9  # no logs, sample grids or checkpoints inside the measured time
 
 
@@ -42,7 +42,7 @@ def run(procs: int, threads: int, batch: int, minutes: float, workdir: Path) -> 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, *launcher, *train], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    _, meta = load_checkpoint(checkpoint_path(out))
+    _, meta = load_checkpoint(RunDir(out).checkpoint())
     return meta["step"] * batch / meta["elapsed_s"]
 
 

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from ganforge.config import NETS, preset  # noqa: E402
-from ganforge.train import Trainer  # noqa: E402
+from ganforge.training import Trainer  # noqa: E402
 
 CLASSIC_NOTEBOOK_IMG_PER_S = 2030  # the peer figure quoted in the issue, measured on this machine
 

@@ -5,70 +5,39 @@ Every tensor (G, D, G_ema, optimizer moments, RNG states) is a safetensors entry
 `__metadata__` under the key "ganforge". One file means one atomic rename: a checkpoint is either
 the old one or the new one, never half of each. Loading parses only safetensors and JSON, so it
 never runs code from the file.
+
+This module is the one place that knows the layout inside the file:
+
+    G.<name>, D.<name>, G_ema.<name>      the networks' state dicts (G_ema only when kept)
+    opt_g.<i>.<key>, opt_d.<i>.<key>      optimizer state tensors of parameter i
+    rng.noise                             the training noise generator's state
+    metadata: format, format_version, ganforge_version, config, class_names, step, elapsed_s,
+              opt_g / opt_d (param_groups and scalar state)
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from ganforge.config import ModelConfig, TrainConfig, validate
 from ganforge.errors import GanforgeError
+from ganforge.files import atomic_write
+from ganforge.nets import build_discriminator, build_generator
+from ganforge.rundir import RunDir, find_checkpoint
 
 FORMAT = "ganforge-checkpoint"
 FORMAT_VERSION = 1
 META_KEY = "ganforge"
 MAX_CHECKPOINT_BYTES = 4 << 30  # refuse to read anything larger: no ganforge model comes close
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same directory, fsync and rename.
-
-    On any failure (disk full, read-only directory) the temporary file is removed, the previous
-    file at `path` is left untouched, and a GanforgeError says so.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
-    except OSError as e:
-        kept = "the previous file is intact" if path.exists() else "nothing was written"
-        raise GanforgeError(f"cannot write {path}: {e.strerror or e}; {kept}. "
-                            "Free some disk space or choose a writable --out") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def remove_stale_temps(directory: Path) -> None:
-    """Delete the temporary files of atomic writes that a crash (SIGKILL, power loss) cut short.
-    Only for a directory no other process is writing to (a run being resumed)."""
-    if Path(directory).is_dir():
-        for tmp in Path(directory).glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -89,10 +58,13 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise GanforgeError(f"no checkpoint at {path}")
-    size = path.stat().st_size
-    if size > MAX_CHECKPOINT_BYTES:
-        raise GanforgeError(f"{path} is {size} bytes, too large to be a ganforge checkpoint")
-    data = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise GanforgeError(f"{path} is {size} bytes, too large to be a ganforge checkpoint")
+        data = path.read_bytes()
+    except OSError as e:
+        raise GanforgeError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
     bad = (f"{path} is not a readable ganforge checkpoint (truncated, damaged or another "
            "format); use a checkpoint written by ganforge")
     if len(data) < 8 or int.from_bytes(data[:8], "little") > len(data) - 8:
@@ -154,3 +126,110 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
                                  f"tensor of shape {tuple(shape) if shape is not None else '(none)'}")
     groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in json_part["param_groups"]]
     opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+# -- the layout: networks, optimizers, RNG -------------------------------------------------------
+
+def training_tensors(nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                     noise_gen: torch.Generator) -> tuple[dict[str, torch.Tensor], dict]:
+    """Everything training needs to continue, as checkpoint tensors and metadata."""
+    tensors, meta = {}, {}
+    for name, net in nets.items():
+        tensors.update(prefixed(name, net.state_dict()))
+    for name, opt in optimizers.items():
+        opt_tensors, meta[name] = optimizer_to_flat(name, opt)
+        tensors.update(opt_tensors)
+    tensors["rng.noise"] = noise_gen.get_state()
+    return tensors, meta
+
+
+def restore_training(tensors: dict[str, torch.Tensor], meta: dict, path: Path, nets: dict[str, nn.Module],
+                     optimizers: dict[str, torch.optim.Optimizer], noise_gen: torch.Generator) -> tuple[int, float]:
+    """Load what `training_tensors` wrote into live modules; returns (step, elapsed seconds)."""
+    for name, net in nets.items():
+        load_state(net, unprefixed(name, tensors), name, path)
+    try:
+        for name, opt in optimizers.items():
+            optimizer_from_flat(opt, name, tensors, meta[name])
+        noise_gen.set_state(tensors["rng.noise"])
+        step, elapsed_s = int(meta["step"]), float(meta["elapsed_s"])
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, OverflowError) as e:
+        raise GanforgeError(f"{path}: damaged training state ({e}); it cannot be resumed") from None
+    return step, elapsed_s
+
+
+@dataclass
+class StoredModel:
+    """A checkpoint's networks and facts, validated: what inference needs."""
+
+    config: TrainConfig
+    class_names: list[str]
+    step: int
+    generator: dict[str, torch.Tensor]  # G_ema's state when the run kept one, else G's
+    discriminator: dict[str, torch.Tensor]
+    path: Path
+
+
+def read_model(path: str | Path, name: str = "last") -> StoredModel:
+    """The generator (G_ema if kept) and discriminator of a run directory or checkpoint file."""
+    ckpt = find_checkpoint(path, name)
+    tensors, meta = load_checkpoint(ckpt)
+    cfg = checkpoint_config(meta, ckpt)
+    try:
+        class_names, step = [str(c) for c in meta["class_names"]], int(meta["step"])
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
+        raise GanforgeError(f"{ckpt}: damaged checkpoint metadata ({e})") from None
+    check_weights(cfg.model, tensors, ckpt)
+    g_prefix = "G_ema" if has_ema(tensors) else "G"
+    return StoredModel(cfg, class_names, step, unprefixed(g_prefix, tensors), unprefixed("D", tensors), ckpt)
+
+
+def has_ema(tensors: dict[str, torch.Tensor]) -> bool:
+    return any(k.startswith("G_ema.") for k in tensors)
+
+
+def load_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise GanforgeError(f"{path}: the {what} weights do not match its configuration ({first}); "
+                            "the checkpoint is damaged or was edited") from None
+
+
+def checkpoint_config(meta: dict, path: Path) -> TrainConfig:
+    """The validated configuration stored in a checkpoint's metadata."""
+    try:
+        cfg = validate(TrainConfig.from_dict(meta["config"]))
+    except (KeyError, TypeError, ValueError, GanforgeError) as e:
+        raise GanforgeError(f"{path}: damaged checkpoint metadata ({e}); use a checkpoint written "
+                            "by ganforge") from None
+    if cfg.model.num_classes is None:
+        raise GanforgeError(f"{path}: damaged checkpoint metadata (num_classes is not set); use a "
+                            "checkpoint written by ganforge")
+    return cfg
+
+
+def stored_config(run: str | Path) -> TrainConfig:
+    """The configuration a run directory was trained with (from its last checkpoint)."""
+    ckpt = RunDir(run).checkpoint()
+    return checkpoint_config(load_checkpoint(ckpt)[1], ckpt)
+
+
+def check_weights(model: ModelConfig, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Check that the file holds G, D (and G_ema, if any) with exactly the names, shapes and dtypes
+    `model` implies. The networks are built on the meta device, so a damaged or hostile config
+    (say, width 4096 at 64x64 RGB) allocates nothing before it is found not to match its weights."""
+    with torch.device("meta"):
+        nets = {"G": build_generator(model), "D": build_discriminator(model)}
+    if has_ema(tensors):
+        nets["G_ema"] = nets["G"]
+    for prefix, net in nets.items():
+        want, got = net.state_dict(), unprefixed(prefix, tensors)
+        for name in sorted(set(want) | set(got)):
+            w, g = want.get(name), got.get(name)
+            if w is None or g is None or w.shape != g.shape or w.dtype != g.dtype:
+                found = "missing" if g is None else f"{g.dtype} {tuple(g.shape)}"
+                expected = "nothing" if w is None else f"{w.dtype} {tuple(w.shape)}"
+                raise GanforgeError(f"{path}: {prefix}.{name} is {found}, but its configuration implies "
+                                    f"{expected}; the checkpoint is damaged or was edited")

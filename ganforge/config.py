@@ -26,10 +26,12 @@ AMPS = ("off", "bf16")
 class ModelConfig:
     """The pair of networks; enough to rebuild G and D from a checkpoint."""
 
-    net: str = "mlp"
+    net: str = "dcgan"
     z_dim: int = 64
-    width: int = 128  # mlp: hidden unit h; conv nets: base channel count
-    num_classes: int = 10  # 0 = unconditional
+    width: int = 32  # mlp: hidden unit h; conv nets: base channel count
+    # None: conditional, with as many classes as the data has (filled in when it is loaded);
+    # 0: unconditional. A stored (resolved) configuration always holds a number.
+    num_classes: int | None = None
     img_channels: int = 1
     img_resolution: int = 28
     # How y enters D (G always joins an embedding of y to z). Unconditional models take "input":
@@ -39,23 +41,23 @@ class ModelConfig:
 
     @property
     def conditional(self) -> bool:
-        return self.num_classes > 0
+        return self.num_classes != 0
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run: data, model, game and loop cadence."""
+    """A whole training run: data, model, game and loop cadence. The defaults are the `default`
+    preset (see PRESETS)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: str = "digits"  # bundled digits, a named MNIST-family set, or a directory
-    conditional: bool = True
-    loss: str = "bce"
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    loss: str = "hinge"
+    batch_size: int = 32
+    lr_g: float = 4e-4
+    lr_d: float = 4e-4
     betas: tuple[float, float] = (0.5, 0.999)
     n_dis: int = 1  # D updates per G update
-    ema: float = 0.0  # decay of G_ema; 0 turns it off
+    ema: float = 0.995  # decay of G_ema; 0 turns it off
     r1: float = 0.0  # R1 penalty weight gamma; 0 turns it off
     r1_every: int = 16  # lazy regularisation: R1 on every r1_every-th D step (StyleGAN2)
     augment: float = 0.0  # probability of each DiffAugment op on real and fake images
@@ -69,11 +71,11 @@ class TrainConfig:
     # Budget: training stops at whichever is reached first; at least one must be set.
     steps: int | None = None
     epochs: float | None = None
-    minutes: float | None = None
-    log_every: int = 50
+    minutes: float | None = 10.0
+    log_every: int = 100
     sample_every: int = 500
     checkpoint_every: int = 1000
-    eval_every: int = 0  # 0 = no evaluation during training
+    eval_every: int = 2000  # 0 = no evaluation during training
     eval_reference: str | None = None  # None: the bundled MNIST test features for 1x28x28 data
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +85,8 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Rebuild from JSON; unknown keys are an error so typos and foreign files fail early."""
         d = dict(d)
+        # Files from ganforge 0.1.0 also stored "conditional"; num_classes says the same.
+        d.pop("conditional", None)
         model = _dataclass_from_dict(ModelConfig, d.pop("model", {}))
         if "betas" in d and d["betas"] is not None:
             d["betas"] = tuple(d["betas"])
@@ -111,25 +115,54 @@ def _dataclass_from_dict(cls, d: dict[str, Any]):
 PRESETS: dict[str, dict[str, Any]] = {
     # The classic notebook set-up (MLP GAN on MNIST, e.g. the GAN specialisation's week 1):
     # unconditional MLP with h = 128, z_dim 64, batch 128, Adam lr 1e-5 with default betas, BCE.
-    "tutorial": dict(net="mlp", width=128, z_dim=64, conditional=False, conditioning="input",
-                     loss="bce", batch_size=128, lr_g=1e-5, lr_d=1e-5, betas=(0.9, 0.999),
+    "tutorial": dict(net="mlp", width=128, z_dim=64, num_classes=0, conditioning="input",
+                     loss="bce", batch_size=128, lr_g=1e-5, lr_d=1e-5, betas=(0.9, 0.999), ema=0.0,
                      minutes=5.0, log_every=100, sample_every=500, checkpoint_every=2000, eval_every=0),
-    # The default: a conditional model tuned for the best digits per CPU-minute. Each choice won
-    # a measured comparison at equal wall clock on full MNIST (docs/tuning.md): the conv pair
-    # over the MLP (smooth strokes, no pixel speckle), hinge over BCE, projection over input and
-    # ACGAN conditioning (ACGAN loses diversity), no spectral norm, betas (0.5, 0.999) over
-    # (0, 0.9), lr 4e-4 over 2e-4, batch 32 over 64 and 128, width 32 over 48, EMA 0.995 over 0.999
-    # (a 0.999 average lags too far behind in a run of a few thousand steps).
-    "default": dict(net="dcgan", width=32, z_dim=64, conditional=True, conditioning="projection",
-                    loss="hinge", batch_size=32, lr_g=4e-4, lr_d=4e-4, betas=(0.5, 0.999), ema=0.995,
-                    minutes=10.0, log_every=100, sample_every=500, checkpoint_every=1000, eval_every=2000),
+    # The default (the dataclass defaults): a conditional model tuned for the best digits per
+    # CPU-minute. Each choice won a measured comparison at equal wall clock on full MNIST
+    # (docs/tuning.md): the conv pair over the MLP (smooth strokes, no pixel speckle), hinge over
+    # BCE, projection over input and ACGAN conditioning (ACGAN loses diversity), no spectral norm,
+    # betas (0.5, 0.999) over (0, 0.9), lr 4e-4 over 2e-4, batch 32 over 64 and 128, width 32 over
+    # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps).
+    "default": {},
 }
+BUDGET = ("steps", "epochs", "minutes")
+# What may change when continuing a run: the budget, and how (not what) it computes.
+RESUMABLE = frozenset({"device", "backend", "sync_bn", "amp", "compile", *BUDGET})
 
 
 def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise GanforgeError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return TrainConfig().replace(**PRESETS[name])
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag that sets a config field (messages name what the user typed)."""
+    return {"num_classes": "--conditional/--unconditional", "img_resolution": "--resolution"}.get(
+        field_name, "--" + field_name.replace("_", "-"))
+
+
+def override(cfg: TrainConfig, changes: dict[str, Any], *, resuming: bool = False) -> TrainConfig:
+    """`cfg` with the settings a user gave (flags or keyword arguments), by the rules that hold
+    however they are given: a budget replaces the preset's whole budget; an unconditional model
+    takes input conditioning unless told otherwise; lazy R1 needs R1; a resumed run may change
+    only RESUMABLE fields."""
+    changes = dict(changes)
+    if resuming:
+        fixed = sorted(set(changes) - RESUMABLE)
+        if fixed:
+            raise GanforgeError(f"{flag(fixed[0])} cannot change when resuming; only "
+                                f"{', '.join(flag(f) for f in sorted(RESUMABLE))} can")
+    if changes.get("num_classes") == 0 and "conditioning" not in changes:
+        # Projection and ACGAN need labels; an unconditional model's D sees the image alone.
+        changes["conditioning"] = "input"
+    if any(k in changes for k in BUDGET):
+        changes = {**dict.fromkeys(BUDGET), **changes}
+    cfg = cfg.replace(**changes)
+    if "r1_every" in changes and cfg.r1 == 0:
+        raise GanforgeError("--r1-every has no effect without R1; give --r1 GAMMA (e.g. --r1 10) too")
+    return cfg
 
 
 def _require(ok: bool, message: str) -> None:
@@ -157,8 +190,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.z_dim <= 4096, f"z_dim must be at most 4096 (got {m.z_dim})")
     _positive_int("width", m.width)
     _require(m.width <= 4096, f"width must be at most 4096 (got {m.width})")
-    _require(isinstance(m.num_classes, int) and 0 <= m.num_classes <= 10_000,
-             f"num_classes must be an integer in [0, 10000] (got {m.num_classes!r})")
+    _require(m.num_classes is None or (isinstance(m.num_classes, int) and not isinstance(m.num_classes, bool)
+                                       and 0 <= m.num_classes <= 10_000),
+             f"num_classes must be an integer in [0, 10000], or unset to follow the data "
+             f"(got {m.num_classes!r})")
     _require(m.img_channels in (1, 3), f"img_channels must be 1 or 3 (got {m.img_channels!r})")
     _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= 64
              and m.img_resolution % 4 == 0,
@@ -170,9 +205,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     # classifier trained on y): without labels they cannot exist, so asking for them on an
     # unconditional model is a contradiction, not something to ignore silently. "input" is the
     # one value that means "nothing besides the image": the tutorial preset stores it.
-    _require(cfg.conditional or m.conditioning == "input",
+    _require(m.conditional or m.conditioning == "input",
              f"conditioning {m.conditioning!r} needs class labels, but the model is unconditional "
-             "(conditional=False, --unconditional or the tutorial preset); use --conditioning input "
+             "(num_classes=0, --unconditional or the tutorial preset); use --conditioning input "
              "or train a conditional model (--conditional)")
     # The residual pair has width/2, width/4 and width/8 channels at its three resolutions (to
     # stay cheap on a CPU), so a width below 8 would leave its last stage with none.

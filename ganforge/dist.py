@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ganforge.config import DEVICES
 from ganforge.errors import GanforgeError
 
 # Every step has collectives, so a rank that died or hangs is noticed at the next one; the
@@ -58,6 +59,22 @@ def env() -> Env:
 def is_main() -> bool:
     """True on the process that writes files (rank 0, or the only process)."""
     return env().is_main
+
+
+def device_for(name: str) -> torch.device:
+    """The device this process trains on; under torchrun each process of a node takes GPU
+    LOCAL_RANK. "auto" means CUDA when PyTorch sees a GPU, else the CPU."""
+    local_rank = env().local_rank
+    if name not in DEVICES:
+        raise GanforgeError(f"device must be one of {', '.join(DEVICES)} (got {name!r})")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    if name == "cuda" and local_rank >= torch.cuda.device_count():
+        raise GanforgeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} GPU(s); "
+                            "start at most one process per GPU (torchrun --nproc_per_node)")
+    return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
 
 
 def backend_for(device: torch.device, requested: str = "auto") -> str:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from ganforge.checkpoint import atomic_write
 from ganforge.errors import GanforgeError
-from ganforge.sample import GAN
+from ganforge.files import atomic_write
+from ganforge.generator import GAN
 
 FORMATS = ("torchscript", "onnx")
 METADATA = "ganforge"  # ONNX metadata key; TorchScript extra file is METADATA + ".json"

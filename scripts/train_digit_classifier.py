@@ -29,7 +29,7 @@ from safetensors.torch import save as st_save
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ganforge.checkpoint import atomic_write  # noqa: E402
+from ganforge.files import atomic_write  # noqa: E402
 from ganforge.data import to_float  # noqa: E402
 from ganforge.data.mnist import load_idx_dir  # noqa: E402
 from ganforge.metrics.features import CLASSIFIER_PATH, DigitClassifier, embed  # noqa: E402

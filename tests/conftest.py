@@ -51,7 +51,7 @@ def tiny_config(tiny_digits):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_digits) -> Path:
     """A finished tiny conditional run (read-only: copy it before changing it)."""
-    from ganforge.train import train
+    from ganforge.training import train
 
     cfg = preset("default").replace(data=str(tiny_digits), net="mlp", width=16, z_dim=8, batch_size=32, steps=6,
                                     minutes=None, log_every=2, sample_every=3, checkpoint_every=3,

@@ -17,7 +17,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from ganforge.cli import main
-from ganforge.train import Trainer
+from ganforge.training import Trainer
 
 
 def dump_on_exit(directory: Path) -> None:

@@ -4,7 +4,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ganforge.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from ganforge.checkpoint import load_checkpoint, save_checkpoint
+from ganforge.files import atomic_write
 from ganforge.errors import GanforgeError
 
 

@@ -8,9 +8,9 @@ def test_presets_are_valid_and_tutorial_matches_the_classic_notebook():
     for name in PRESETS:
         validate(preset(name))
     t = preset("tutorial")
-    assert (t.model.net, t.model.width, t.model.z_dim, t.conditional) == ("mlp", 128, 64, False)
+    assert (t.model.net, t.model.width, t.model.z_dim, t.model.conditional) == ("mlp", 128, 64, False)
     assert (t.batch_size, t.lr_g, t.lr_d, t.betas, t.loss) == (128, 1e-5, 1e-5, (0.9, 0.999), "bce")
-    assert preset("default").conditional
+    assert preset("default").model.conditional
 
 
 def test_round_trip_through_dict():

@@ -14,7 +14,7 @@ import torch
 import ganforge
 from ganforge.checkpoint import load_checkpoint, unprefixed
 from ganforge.config import preset
-from ganforge.train import train
+from ganforge.training import train
 
 import faults
 

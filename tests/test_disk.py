@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ganforge import rundir
-from ganforge.checkpoint import atomic_write, load_checkpoint
+from ganforge.rundir import RunDir
+from ganforge.checkpoint import load_checkpoint
+from ganforge.files import atomic_write
 from ganforge.cli import cli
 from ganforge.errors import GanforgeError
-from ganforge.train import Trainer
+from ganforge.training import Trainer
 
 import faults
 
@@ -96,7 +97,7 @@ def test_training_stops_when_the_disk_fills_keeping_the_last_checkpoint(tiny_con
     trainer = Trainer(tiny_config.replace(steps=9), tmp_path / "run", progress=False)
     with pytest.raises(GanforgeError, match="No space left on device; the previous file is intact"):
         trainer.train()
-    assert load_checkpoint(rundir.checkpoint_path(tmp_path / "run"))[1]["step"] == 3
+    assert load_checkpoint(RunDir(tmp_path / "run").checkpoint())[1]["step"] == 3
     assert faults.temp_files(tmp_path / "run") == []
 
 
@@ -121,10 +122,10 @@ def resume(run: Path) -> tuple[int, str]:
 
 def assert_refused_and_intact(code: int, out: str, run: Path, reason: str, before: bytes) -> None:
     assert code == 2, out
-    assert out.startswith(f"error: cannot write {rundir.checkpoint_path(run)}: {reason}; the previous "
+    assert out.startswith(f"error: cannot write {RunDir(run).checkpoint()}: {reason}; the previous "
                           "file is intact") and out.count("\n") == 1, out
-    assert rundir.checkpoint_path(run).read_bytes() == before
-    assert load_checkpoint(rundir.checkpoint_path(run))[1]["step"] == 6
+    assert RunDir(run).checkpoint().read_bytes() == before
+    assert load_checkpoint(RunDir(run).checkpoint())[1]["step"] == 6
 
 
 def test_cli_full_disk(tiny_run, tmp_path):
@@ -134,14 +135,14 @@ def test_cli_full_disk(tiny_run, tmp_path):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], check=True)
         try:
             run = Path(shutil.copytree(tiny_run, mnt / "run"))
-            before = rundir.checkpoint_path(run).read_bytes()
+            before = RunDir(run).checkpoint().read_bytes()
             assert_refused_and_intact(*resume(run), run, "No space left on device", before)
             assert faults.temp_files(run) == []
         finally:
             subprocess.run(["umount", str(mnt)], check=True)
     # Anywhere: a file-size limit makes the checkpoint write fail part-way, as a full disk does.
     run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
-    before = rundir.checkpoint_path(run).read_bytes()
+    before = RunDir(run).checkpoint().read_bytes()
     limit = len(before) // 2
     proc = subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(run), "--steps", "50",
                            "--quiet"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(faults.REPO)},
@@ -152,8 +153,8 @@ def test_cli_full_disk(tiny_run, tmp_path):
 
 def test_cli_read_only_checkpoint_directory(tiny_run, tmp_path, monkeypatch):
     run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
-    ckpts = rundir.checkpoint_path(run).parent
-    before = rundir.checkpoint_path(run).read_bytes()
+    ckpts = RunDir(run).checkpoint().parent
+    before = RunDir(run).checkpoint().read_bytes()
     if os.geteuid() != 0:
         ckpts.chmod(0o555)
         reason = "Permission denied"

@@ -22,8 +22,8 @@ from safetensors.torch import load_file
 from ganforge import dist
 from ganforge.config import preset, validate
 from ganforge.errors import GanforgeError
-from ganforge.rundir import checkpoint_path
-from ganforge.train import Trainer, read_metrics, train
+from ganforge.rundir import RunDir
+from ganforge.training import Trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "dist_worker.py"
@@ -51,7 +51,7 @@ def cli_config(data: Path, steps: int):
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(checkpoint_path(run))
+    return load_file(RunDir(run).checkpoint())
 
 
 def assert_same_training(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], steps: int) -> None:
@@ -124,7 +124,7 @@ def test_two_processes_match_one_with_the_global_batch(two_procs, single):
     run, _ = two_procs
     assert_same_training(weights(run), weights(single[3]), steps=3)
     # Only rank 0 writes: one record per step, with losses averaged over both halves of the batch.
-    got, want = read_metrics(run), read_metrics(single[3])
+    got, want = RunDir(run).read_metrics(), RunDir(single[3]).read_metrics()
     assert [r["step"] for r in got] == [1, 2, 3]
     for g, w in zip(got, want):
         for k in ("loss_d", "loss_g", "d_real", "d_fake"):

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ganforge.cli import cli
-from ganforge.rundir import checkpoint_path
-from ganforge.train import read_metrics, train
+from ganforge.rundir import RunDir
+from ganforge.training import train
 
 KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "digit_score",
         "classes_covered", "class_kl"}
@@ -21,10 +21,10 @@ KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "
 
 @pytest.fixture(autouse=True)
 def _small_evaluations(monkeypatch):
-    import ganforge.train
     from ganforge.metrics import scores
+    from ganforge.training import evaluation
     monkeypatch.setattr(scores, "KID_SUBSETS", 10)
-    monkeypatch.setattr(ganforge.train, "EVAL_SAMPLES", 500)
+    monkeypatch.setattr(evaluation, "EVAL_SAMPLES", 500)
 
 
 def _invoke(*args):
@@ -93,15 +93,15 @@ def test_report_draws_curves_and_a_class_sheet(tiny_run, tmp_path):
 def test_training_writes_eval_records_and_a_best_checkpoint(tiny_config, tmp_path):
     run = tmp_path / "run"
     train(tiny_config.replace(eval_every=3), run, progress=False)
-    evals = [r for r in read_metrics(run) if "eval" in r]
+    evals = [r for r in RunDir(run).read_metrics() if "eval" in r]
     assert [r["step"] for r in evals] == [3, 6]
     for r in evals:
         assert {"fid", "precision", "recall", "class_accuracy"} <= set(r["eval"])
         assert math.isfinite(r["eval"]["fid"]) and r["eval"]["fid"] > 0
-    assert checkpoint_path(run, "best").is_file() and checkpoint_path(run, "last").is_file()
+    assert RunDir(run).checkpoint("best").is_file() and RunDir(run).checkpoint("last").is_file()
     best_step = min(evals, key=lambda r: r["eval"]["fid"])["step"]
     from ganforge.checkpoint import load_checkpoint
-    assert load_checkpoint(checkpoint_path(run, "best"))[1]["step"] == best_step
+    assert load_checkpoint(RunDir(run).checkpoint("best"))[1]["step"] == best_step
 
 
 def test_training_skips_evaluation_of_non_digit_data(tiny_config, tmp_path, caplog):
@@ -115,8 +115,8 @@ def test_training_skips_evaluation_of_non_digit_data(tiny_config, tmp_path, capl
     with caplog.at_level("WARNING", logger="ganforge"):
         train(cfg, tmp_path / "run", progress=False)
     assert "evaluation is off" in caplog.text
-    assert not any("eval" in r for r in read_metrics(tmp_path / "run"))
-    assert not checkpoint_path(tmp_path / "run", "best").exists()
+    assert not any("eval" in r for r in RunDir(tmp_path / "run").read_metrics())
+    assert not RunDir(tmp_path / "run").checkpoint("best").exists()
 
 
 @pytest.mark.parametrize("name, every", [("tutorial", 0), ("default", 2000)])

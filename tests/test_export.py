@@ -63,8 +63,8 @@ def test_onnx_export_gives_the_same_images(gan, tmp_path):
 
 
 def test_unconditional_export_takes_noise_only(tmp_path, tiny_config):
-    from ganforge.train import train
-    run = train(tiny_config.replace(conditional=False, conditioning="input", steps=2, sample_every=2, checkpoint_every=2),
+    from ganforge.training import train
+    run = train(tiny_config.replace(num_classes=0, conditioning="input", steps=2, sample_every=2, checkpoint_every=2),
                 tmp_path / "uncond", progress=False)
     gan = ganforge.load(run)
     z = gan.noise(3, 0)

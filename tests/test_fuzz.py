@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 from PIL import Image
 from safetensors.torch import save as st_save
 
-from ganforge import rundir
+from ganforge.rundir import RunDir
 from ganforge.checkpoint import META_KEY, load_checkpoint
 from ganforge.data.folder import load_folder
 from ganforge.data.idx import read_idx
 from ganforge.errors import GanforgeError
-from ganforge.sample import GAN
-from ganforge.train import Trainer, stored_config
+from ganforge.generator import GAN
+from ganforge.checkpoint import stored_config
+from ganforge.training import Trainer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # fuzzed TIFF tags and EXIF
 
@@ -140,7 +141,7 @@ def damaged_checkpoints(draw, path: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def good_checkpoint(tiny_run) -> Path:
-    return rundir.checkpoint_path(tiny_run)
+    return RunDir(tiny_run).checkpoint()
 
 
 def test_fuzz_checkpoint_loader(good_checkpoint):
@@ -163,8 +164,8 @@ def test_fuzz_resume(good_checkpoint, tiny_run):
     def fuzz(data):
         with tempfile.TemporaryDirectory() as d:
             run = Path(d)
-            rundir.checkpoint_path(run).parent.mkdir()
-            rundir.checkpoint_path(run).write_bytes(data)
+            RunDir(run).checkpoint().parent.mkdir()
+            RunDir(run).checkpoint().write_bytes(data)
             try:
                 cfg = stored_config(run)
             except GanforgeError:

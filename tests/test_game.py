@@ -19,7 +19,7 @@ B, SIDE, Z = 6, 4, 3
 
 
 def toy_config(**changes) -> TrainConfig:
-    return TrainConfig().replace(**{"z_dim": Z, "num_classes": 0, "conditional": False, "conditioning": "input",
+    return TrainConfig().replace(**{"z_dim": Z, "num_classes": 0, "conditioning": "input",
                                     "img_resolution": SIDE, "augment": 0.0, **changes})
 
 
@@ -149,7 +149,7 @@ def test_gradient_penalty_is_per_sample_not_per_batch():
 
 def test_r1_lazy_interval_counts_d_steps(monkeypatch, tiny_config, tmp_path):
     # With n_dis = 2 and r1_every = 2, R1 runs on D steps 0, 2, 4, ...: every G step, first D step.
-    from ganforge import train as train_mod
+    from ganforge.training import train
 
     calls: list[str] = []
     original_d_loss, original_r1 = Game.d_loss, losses.r1_penalty
@@ -165,7 +165,7 @@ def test_r1_lazy_interval_counts_d_steps(monkeypatch, tiny_config, tmp_path):
     monkeypatch.setattr(Game, "d_loss", d_loss_spy)
     monkeypatch.setattr(losses, "r1_penalty", r1_spy)
     cfg = tiny_config.replace(n_dis=2, r1=1.0, r1_every=2, steps=3, checkpoint_every=100, sample_every=100)
-    train_mod.train(cfg, tmp_path / "run", progress=False)
+    train(cfg, tmp_path / "run", progress=False)
     assert calls == ["D+R1", "D"] * 3
 
 
@@ -183,7 +183,7 @@ def test_acgan_adds_class_terms_to_both_players():
     labels = torch.randint(0, K, (B,))
     out = {}
     for conditioning in ("projection", "acgan"):
-        cfg = toy_config(num_classes=K, conditional=True, conditioning=conditioning)
+        cfg = toy_config(num_classes=K, conditioning=conditioning)
         game = Game(G, D, cfg, torch.Generator().manual_seed(0))
         d, _ = game.d_loss(real_batch(), labels, 1)
         g, _ = game.g_loss(B, torch.device("cpu"))

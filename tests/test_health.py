@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from ganforge import rundir
+from ganforge.rundir import RunDir
 from ganforge.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.errors import GanforgeError
-from ganforge.health import DIVERGENCE_RETRIES, mode_collapse, nonfinite
-from ganforge.train import Trainer, read_metrics
+from ganforge.training.health import DIVERGENCE_RETRIES, mode_collapse, nonfinite
+from ganforge.training import Trainer
 
 
 def poisoned(trainer: Trainer, at_steps: set[int], where: str, once: bool = True) -> Trainer:
@@ -40,12 +40,12 @@ def poisoned(trainer: Trainer, at_steps: set[int], where: str, once: bool = True
 def test_divergence_rolls_back_and_halves_learning_rates(tiny_config, tmp_path, where):
     cfg = tiny_config.replace(steps=9, log_every=1)
     run = poisoned(Trainer(cfg, tmp_path / "run", progress=False), {5}, where).train()
-    tensors, meta = load_checkpoint(rundir.checkpoint_path(run))
+    tensors, meta = load_checkpoint(RunDir(run).checkpoint())
     assert meta["step"] == 9
     assert all(t.isfinite().all() for t in tensors.values() if t.is_floating_point())
     assert [g["lr"] for g in meta["opt_g"]["param_groups"]] == [cfg.lr_g / 2]
     assert [g["lr"] for g in meta["opt_d"]["param_groups"]] == [cfg.lr_d / 2]
-    records = read_metrics(run)
+    records = RunDir(run).read_metrics()
     events = [r for r in records if "event" in r]
     assert events == [{"step": 3, "event": "diverged", "nonfinite": where, "detected_at": 5,
                        "lr_g": cfg.lr_g / 2, "lr_d": cfg.lr_d / 2}]
@@ -59,11 +59,11 @@ def test_divergence_gives_up_after_bounded_retries_keeping_the_good_checkpoint(t
                        {5}, "G", once=False)
     with pytest.raises(GanforgeError, match=f"again after {DIVERGENCE_RETRIES} roll-backs"):
         trainer.train()
-    tensors, meta = load_checkpoint(rundir.checkpoint_path(tmp_path / "run"))
+    tensors, meta = load_checkpoint(RunDir(tmp_path / "run").checkpoint())
     assert meta["step"] == 3
     assert all(t.isfinite().all() for t in tensors.values() if t.is_floating_point())
     assert [g["lr"] for g in meta["opt_g"]["param_groups"]] == [tiny_config.lr_g]
-    assert len([r for r in read_metrics(tmp_path / "run") if "event" in r]) == DIVERGENCE_RETRIES
+    assert len([r for r in RunDir(tmp_path / "run").read_metrics() if "event" in r]) == DIVERGENCE_RETRIES
 
 
 def test_save_checkpoint_refuses_nan_and_keeps_the_previous_file(tmp_path):

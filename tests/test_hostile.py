@@ -25,13 +25,12 @@ from PIL import Image
 from safetensors.torch import save as st_save
 
 import ganforge
-from ganforge import rundir
+from ganforge.rundir import RunDir
 from ganforge.checkpoint import META_KEY, load_checkpoint
 from ganforge.cli import cli
 from ganforge.data import load_dataset
 from ganforge.data.folder import MAX_PIXELS
 from ganforge.errors import GanforgeError
-from ganforge.train import read_metrics
 
 from conftest import write_idx
 
@@ -81,7 +80,7 @@ def test_planted_pickles_are_never_run(tiny_run, tmp_path, kind):
     marker.unlink()
 
     run = copy_run(tiny_run, tmp_path)
-    planted = [rundir.checkpoint_path(run), tmp_path / "model.pt", tmp_path / "model.safetensors",
+    planted = [RunDir(run).checkpoint(), tmp_path / "model.pt", tmp_path / "model.safetensors",
                tmp_path / "model.ckpt"]
     for path in planted:
         shutil.copy(proof, path)
@@ -98,7 +97,7 @@ def test_planted_pickles_are_never_run(tiny_run, tmp_path, kind):
 
 
 def checkpoint_parts(tiny_run: Path) -> tuple[bytes, dict, dict]:
-    data = rundir.checkpoint_path(tiny_run).read_bytes()
+    data = RunDir(tiny_run).checkpoint().read_bytes()
     n = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + n])
     return data, header, json.loads(header["__metadata__"][META_KEY])
@@ -110,7 +109,7 @@ def rewrite(tensors: dict, meta: dict) -> bytes:
 
 def broken_checkpoints(tiny_run: Path) -> dict[str, bytes]:
     data, header, meta = checkpoint_parts(tiny_run)
-    tensors, _ = load_checkpoint(rundir.checkpoint_path(tiny_run))
+    tensors, _ = load_checkpoint(RunDir(tiny_run).checkpoint())
     n = int.from_bytes(data[:8], "little")
     config = meta["config"]
     first_g = next(k for k in tensors if k.startswith("G.") and tensors[k].ndim == 2)
@@ -166,24 +165,24 @@ def test_broken_checkpoints_give_one_clear_error(tiny_run, tmp_path):
 
 def test_broken_checkpoints_refused_by_resume_and_generate(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
-    good = rundir.checkpoint_path(run).read_bytes()
+    good = RunDir(run).checkpoint().read_bytes()
     for what in ("truncated in the tensors", "no config", "wrong shape", "huge network"):
-        rundir.checkpoint_path(run).write_bytes(broken_checkpoints(tiny_run)[what])
+        RunDir(run).checkpoint().write_bytes(broken_checkpoints(tiny_run)[what])
         assert_refused(["train", "--resume", str(run), "--steps", "8", "--quiet"], str(run))
         assert_refused(["generate", str(run), "--n", "2", "--out", str(tmp_path / "x.png")], str(run))
-    rundir.checkpoint_path(run).write_bytes(good)
+    RunDir(run).checkpoint().write_bytes(good)
     _, _, meta = checkpoint_parts(tiny_run)
-    tensors, _ = load_checkpoint(rundir.checkpoint_path(run))
+    tensors, _ = load_checkpoint(RunDir(run).checkpoint())
     damaged = {**meta, "opt_g": {**meta["opt_g"], "scalars": []}}
     for state, damage in ((tensors, damaged), ({**tensors, "opt_d.0.exp_avg": torch.zeros(3)}, meta)):
-        rundir.checkpoint_path(run).write_bytes(rewrite(state, damage))
+        RunDir(run).checkpoint().write_bytes(rewrite(state, damage))
         assert_refused(["train", "--resume", str(run), "--steps", "8", "--quiet"], "damaged training state")
 
 
 def test_damaged_metrics_lines_are_skipped(tmp_path):
-    (tmp_path / rundir.METRICS).write_bytes(b'{"step": 1, "loss_d": 0.5}\n[1, 2]\n7\n"x"\n\xff\xfe\x00garbage\n'
+    (tmp_path / "metrics.jsonl").write_bytes(b'{"step": 1, "loss_d": 0.5}\n[1, 2]\n7\n"x"\n\xff\xfe\x00garbage\n'
                                             + b"[" * 100_000 + b'\n{"step": 2, "loss_d": 0.4}\n{"step": 3, "lo')
-    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+    assert [r["step"] for r in RunDir(tmp_path).read_metrics()] == [1, 2]
 
 
 def idx_header(ndim: int, shape: tuple[int, ...], code: int = 0x08) -> bytes:

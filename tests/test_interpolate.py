@@ -12,7 +12,7 @@ from PIL import Image
 import ganforge
 from ganforge.cli import cli
 from ganforge.errors import GanforgeError
-from ganforge.sample import interpolation, slerp
+from ganforge.generator import interpolation, slerp
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +56,16 @@ def test_interpolation_mixes_the_class_embeddings(gan):
     ({"steps": 1, "seeds": (0, 1), "classes": (0, 1)}, "at least 2 steps"),
     ({"steps": 3, "seeds": (0, 1), "classes": (0, 10)}, "class 10 is outside"),
     ({"steps": 3, "seeds": (0, -1), "classes": (0, 1)}, "seed must be in"),
-    ({"steps": 3, "seeds": (0, 1)}, "give the classes"),
 ])
 def test_interpolation_validates(gan, kwargs, says):
     with pytest.raises(GanforgeError, match=says):
         interpolation(gan, **kwargs)
+
+
+def test_interpolation_without_classes_walks_within_class_0(gan):
+    # The one default of the command line and the server alike.
+    _, weights = interpolation(gan, 3, (0, 1))
+    assert weights.argmax(dim=1).tolist() == [0, 0, 0] and torch.all(weights.max(dim=1).values == 1)
 
 
 def test_interpolate_command_writes_a_gif(tiny_run, tmp_path):

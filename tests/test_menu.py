@@ -16,11 +16,12 @@ from torch.testing import assert_close
 import ganforge
 from ganforge.checkpoint import load_checkpoint, unprefixed
 from ganforge.cli import cli
-from ganforge.config import PRESETS, preset, validate
+from ganforge.config import PRESETS, TrainConfig, preset, validate
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_generator
-from ganforge.rundir import checkpoint_path
-from ganforge.train import ema_update, read_metrics, train
+from ganforge.rundir import RunDir
+from ganforge.training import train
+from ganforge.training.state import ema_update
 
 # Each row switches on several options at once, so that together they cover every loss,
 # conditioning, net and stabiliser (and their interplay) in a handful of tiny runs.
@@ -31,7 +32,7 @@ OPTIONS = {
                                          augment=0.3),
     "wgan-gp-ndis-resnet-acgan": dict(loss="wgan-gp", n_dis=2, net="resnet", conditioning="acgan"),
     "bce-r1-augment-resnet-projection": dict(r1=10.0, r1_every=2, augment=0.5, net="resnet"),
-    "unconditional-dcgan-hinge-augment-ema": dict(conditional=False, conditioning="input", net="dcgan",
+    "unconditional-dcgan-hinge-augment-ema": dict(num_classes=0, conditioning="input", net="dcgan",
                                                   loss="hinge", augment=1.0, ema=0.5),
 }
 
@@ -45,7 +46,7 @@ def small(tiny_config, **changes):
 def test_every_option_trains_round_trips_and_resumes(name, tiny_config, tmp_path):
     cfg = small(tiny_config, **OPTIONS[name])
     run = train(cfg, tmp_path / "whole", progress=False)
-    records = [r for r in read_metrics(run) if "loss_d" in r]
+    records = [r for r in RunDir(run).read_metrics() if "loss_d" in r]
     assert [r["step"] for r in records] == [1, 2]
     assert all(math.isfinite(r[k]) for r in records for k in ("loss_d", "loss_g", "d_real", "d_fake"))
 
@@ -56,7 +57,7 @@ def test_every_option_trains_round_trips_and_resumes(name, tiny_config, tmp_path
     assert a.shape == (6, 1, 28, 28) and a.dtype == torch.uint8
     assert torch.equal(a, ganforge.load(run).sample(6, labels=labels, seed=7))
     assert not torch.equal(a, gan.sample(6, labels=labels, seed=8))
-    tensors, _ = load_checkpoint(checkpoint_path(run))
+    tensors, _ = load_checkpoint(RunDir(run).checkpoint())
     kept = "G_ema" if cfg.ema > 0 else "G"
     for key, value in gan.generator.state_dict().items():
         assert torch.equal(value, unprefixed(kept, tensors)[key])
@@ -64,7 +65,7 @@ def test_every_option_trains_round_trips_and_resumes(name, tiny_config, tmp_path
     # stop halfway, resume, and land exactly where the uninterrupted run did
     half = train(cfg.replace(steps=1), tmp_path / "resumed", progress=False)
     train(cfg, half, resume=True, progress=False)
-    resumed, _ = load_checkpoint(checkpoint_path(half))
+    resumed, _ = load_checkpoint(RunDir(half).checkpoint())
     assert resumed.keys() == tensors.keys()
     for key in tensors:
         assert_close(resumed[key], tensors[key], rtol=0, atol=0, msg=key)
@@ -86,9 +87,9 @@ def test_training_moves_G_ema_by_the_rule(tiny_config, tmp_path):
     # One step with decay 0.75: G_ema = 0.75 * G at initialisation + 0.25 * G after the step.
     cfg = tiny_config.replace(ema=0.75, steps=1)
     run = train(cfg, tmp_path / "run", progress=False)
-    tensors, meta = load_checkpoint(checkpoint_path(run))
+    tensors, meta = load_checkpoint(RunDir(run).checkpoint())
     torch.manual_seed(cfg.seed)  # the trainer's weight initialisation
-    initial = build_generator(cfg.model).state_dict()
+    initial = build_generator(TrainConfig.from_dict(meta["config"]).model).state_dict()
     G_ema, G = unprefixed("G_ema", tensors), unprefixed("G", tensors)
     for key, value in initial.items():
         if value.is_floating_point() and "running" not in key:
@@ -99,9 +100,9 @@ def test_training_moves_G_ema_by_the_rule(tiny_config, tmp_path):
 
 # -- nonsense combinations ------------------------------------------------------------------
 @pytest.mark.parametrize("changes,words", [
-    (dict(conditional=False, conditioning="projection"), ["conditioning 'projection'", "unconditional",
+    (dict(num_classes=0, conditioning="projection"), ["conditioning 'projection'", "unconditional",
                                                           "--conditioning input"]),
-    (dict(conditional=False, conditioning="acgan"), ["conditioning 'acgan'", "unconditional"]),
+    (dict(num_classes=0, conditioning="acgan"), ["conditioning 'acgan'", "unconditional"]),
     (dict(loss="wgan-gp", r1=10.0), ["r1", "wgan-gp", "--r1 0"]),
     (dict(net="resnet", width=7), ["width", "resnet", "at least 8"]),
     (dict(r1_every=0), ["r1_every", "positive integer"]),
@@ -160,12 +161,11 @@ def test_every_loss_name(loss, tiny_digits):
 def test_unconditional_uses_input_conditioning_and_conflicts_are_refused(tiny_digits):
     data = ("--data", str(tiny_digits))
     cfg = dry_run(*data, "--unconditional")  # the default preset's projection needs labels
-    assert cfg["conditional"] is False and cfg["model"]["conditioning"] == "input"
-    assert cfg["model"]["num_classes"] == 0
+    assert cfg["model"]["conditioning"] == "input" and cfg["model"]["num_classes"] == 0
     assert "conditioning 'acgan' needs class labels" in refused(*data, "--unconditional", "--conditioning", "acgan")
     assert "conditioning 'projection'" in refused(*data, "--preset", "tutorial", "--conditioning", "projection")
     cfg = dry_run(*data, "--preset", "tutorial", "--conditional", "--conditioning", "projection")
-    assert cfg["conditional"] is True and cfg["model"]["num_classes"] == 10
+    assert cfg["model"]["num_classes"] == 10
 
 
 def test_flags_without_effect_are_refused(tiny_digits):
@@ -189,7 +189,7 @@ def load_compare_menu():
 
 def test_compare_menu_ranks_by_fid_and_says_whether_the_default_wins(tmp_path):
     cm = load_compare_menu()
-    mine, other = PRESETS["default"]["loss"], "lsgan"
+    mine, other = preset("default").loss, "lsgan"
     args = cm.parse_args(["--minutes", "1", "--losses", f"{mine},{other}", "--conditionings", "projection"])
     assert args.losses == [mine, other] and args.conditionings == ["projection"]
     row = dict(conditioning="projection", settings={}, steps=10, img_per_s=100.0, precision=0.5,

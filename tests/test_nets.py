@@ -44,7 +44,7 @@ def test_shapes(net, num_classes, conditioning, channels, resolution):
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("conditioning", ["input", "projection"])
 def test_conditional_D_depends_on_the_label(net, conditioning):
-    cfg = ModelConfig(net=net, z_dim=8, width=8, conditioning=conditioning)
+    cfg = ModelConfig(num_classes=10, net=net, z_dim=8, width=8, conditioning=conditioning)
     torch.manual_seed(0)
     D = build_discriminator(cfg)
     img = torch.rand(4, 1, 28, 28) * 2 - 1
@@ -56,7 +56,7 @@ def test_conditional_D_depends_on_the_label(net, conditioning):
 @pytest.mark.parametrize("net", NETS)
 def test_no_discriminator_has_batchnorm(net):
     # A gradient penalty needs each image's score to depend on that image alone.
-    D = build_discriminator(ModelConfig(net=net, width=8))
+    D = build_discriminator(ModelConfig(num_classes=10, net=net, width=8))
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
     img = torch.rand(6, 1, 28, 28) * 2 - 1
     labels = torch.arange(6)
@@ -84,7 +84,7 @@ def test_D_starts_unsaturated(net, conditioning):
     # At the default width a fresh D must not be confident yet: |logit| < 1, sigma in (0.27, 0.73).
     # (The projection embedding's N(0, 1) init used to give dcgan logits of +-20.)
     torch.manual_seed(0)
-    D = build_discriminator(ModelConfig(net=net, conditioning=conditioning))
+    D = build_discriminator(ModelConfig(num_classes=10, net=net, conditioning=conditioning))
     with torch.no_grad():
         logits, _ = D(torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10)
     assert logits.abs().max() < 1
@@ -102,7 +102,7 @@ def test_acgan_head_classifies_the_same_features():
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
 def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
-    cfg = ModelConfig(net=net, z_dim=8, width=8, conditioning=conditioning, spectral_norm=True)
+    cfg = ModelConfig(num_classes=10, net=net, z_dim=8, width=8, conditioning=conditioning, spectral_norm=True)
     torch.manual_seed(0)
     D = build_discriminator(cfg)
     img = torch.rand(4, 1, 28, 28) * 2 - 1
@@ -117,7 +117,7 @@ def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
         sigmas = torch.stack([torch.linalg.matrix_norm(w.flatten(1), ord=2) for w in weights])
     assert_close(sigmas, torch.ones_like(sigmas), rtol=0, atol=1e-2)
     # without it, the same layers are far from 1
-    plain = build_discriminator(ModelConfig(net=net, z_dim=8, width=8, conditioning=conditioning))
+    plain = build_discriminator(ModelConfig(num_classes=10, net=net, z_dim=8, width=8, conditioning=conditioning))
     with torch.no_grad():
         raw = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in plain.modules()
                if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]
@@ -126,7 +126,7 @@ def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
 
 def test_dcgan_input_conditioning_keeps_its_checkpoint_names():
     # The label plane moved into common.LabelPlane; dcgan checkpoints must still load.
-    D = build_discriminator(ModelConfig(net="dcgan", width=8, conditioning="input"))
+    D = build_discriminator(ModelConfig(num_classes=10, net="dcgan", width=8, conditioning="input"))
     assert "label_plane.weight" in D.state_dict()
 
 
@@ -135,7 +135,7 @@ def test_fresh_G_listens_to_z_more_than_to_the_class(net):
     # With N(0, 1) class embeddings the class dominated G's input, and trained Gs drew one digit
     # per class whatever z was (intra-class mode collapse, seen in sample grids).
     torch.manual_seed(0)
-    G = build_generator(preset("default").replace(net=net).model).eval()
+    G = build_generator(preset("default").replace(net=net, num_classes=10).model).eval()
     z = torch.randn(64, G.cfg.z_dim)
     with torch.no_grad():
         over_z = G(z, torch.full((64,), 3)).std(0).mean()

@@ -5,7 +5,10 @@ from PIL import Image
 
 import ganforge
 from ganforge.errors import GanforgeError
-from ganforge.sample import parse_classes, spread, write_images
+from click.testing import CliRunner
+
+from ganforge.cli import cli
+from ganforge.generator import parse_classes, spread
 
 
 def test_sample_is_deterministic_by_seed(tiny_run):
@@ -36,14 +39,19 @@ def test_parse_classes_and_spread():
 
 
 def test_write_each_format(tiny_run, tmp_path):
+    def generate(n, classes, out):
+        result = CliRunner().invoke(cli, ["generate", str(tiny_run), "--n", str(n), "--classes", classes,
+                                          "--out", str(out)])
+        assert result.exit_code == 0, result.output
+
     gan = ganforge.load(tiny_run)
-    write_images(gan, 20, "all", 0, tmp_path / "g.png")
+    generate(20, "all", tmp_path / "g.png")
     assert Image.open(tmp_path / "g.png").size == (2 + 2 * 30, 2 + 10 * 30)  # one row per class
-    write_images(gan, 6, "3,4", 0, tmp_path / "g.npz")
+    generate(6, "3,4", tmp_path / "g.npz")
     z = np.load(tmp_path / "g.npz")
     assert z["images"].shape == (6, 28, 28) and z["images"].dtype == np.uint8
     assert z["labels"].tolist() == [3, 3, 3, 4, 4, 4] and z["labels"].dtype == np.int64
-    write_images(gan, 3, "7", 0, tmp_path / "d")
+    generate(3, "7", tmp_path / "d")
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["7_0.png", "7_1.png", "7_2.png"]
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "d" / "7_1.png")),
                                   gan.sample(3, labels=7, seed=0)[1, 0].numpy())

@@ -19,7 +19,7 @@ from PIL import Image
 import ganforge
 from ganforge.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.cli import cli
-from ganforge.cli_playground import is_loopback
+from ganforge.cli.serve import is_loopback
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.serve import create_app
@@ -106,6 +106,11 @@ def test_interpolate_between_classes_and_seeds(client, gan):
     np.testing.assert_array_equal(decode(out["pictures"][-1]["image"]), ends[1])
 
 
+def test_interpolate_without_classes_walks_within_class_0(client):
+    out = client.get("/api/interpolate", params={"steps": 3}).json()
+    assert [p["label"] for p in out["pictures"]] == [0, 0, 0]
+
+
 def test_interpolate_one_class_given_means_both_ends(client):
     out = client.get("/api/interpolate", params={"class_to": 2, "steps": 3, "spherical": "false"}).json()
     assert [p["label"] for p in out["pictures"]] == [2, 2, 2]
@@ -175,7 +180,6 @@ def test_bad_parameters_get_a_422_saying_what_is_wrong(client, path, params, say
 
 @pytest.mark.parametrize("path, params, says", [
     ("/api/generate", {"seed": 1}, "this model is conditional: give a class"),
-    ("/api/interpolate", {"steps": 3}, "give class_from and/or class_to"),
 ])
 def test_missing_class_is_a_400(client, path, params, says):
     r = client.get(path, params=params)
@@ -227,8 +231,8 @@ def test_a_sample_symlink_leading_out_of_the_run_is_not_served(tmp_path, tiny_ru
 
 
 def test_unconditional_model_with_a_short_noise(tmp_path, tiny_config):
-    from ganforge.train import train
-    run = train(tiny_config.replace(conditional=False, conditioning="input", z_dim=4, steps=2, sample_every=2, checkpoint_every=2),
+    from ganforge.training import train
+    run = train(tiny_config.replace(num_classes=0, conditioning="input", z_dim=4, steps=2, sample_every=2, checkpoint_every=2),
                 tmp_path / "uncond", progress=False)
     client = TestClient(create_app(run))
     assert client.get("/api/info").json()["conditional"] is False

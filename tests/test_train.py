@@ -3,18 +3,19 @@ import json
 import pytest
 import torch
 
-from ganforge import rundir
+from ganforge.rundir import RunDir
 from ganforge.config import preset
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.game import Game
 from ganforge.nets import build_discriminator, build_generator
-from ganforge.train import BatchOrder, Trainer, train
+from ganforge.data.order import BatchOrder
+from ganforge.training import Trainer, train
 
 
 @pytest.fixture
 def pair(tiny_digits):
-    cfg = preset("default").replace(width=16, z_dim=8, steps=1)
+    cfg = preset("default").replace(width=16, z_dim=8, steps=1, num_classes=10)
     torch.manual_seed(0)
     return cfg, build_generator(cfg.model), build_discriminator(cfg.model), load_dataset(str(tiny_digits))
 
@@ -71,13 +72,13 @@ def test_batch_order_is_a_permutation_per_epoch_and_stateless():
 
 
 def test_run_directory_contents(tiny_run):
-    cfg = json.loads((tiny_run / rundir.CONFIG).read_text())
+    cfg = json.loads((tiny_run / "config.json").read_text())
     assert cfg["config"]["model"]["num_classes"] == 10 and cfg["ganforge_version"]
-    records = [json.loads(line) for line in (tiny_run / rundir.METRICS).read_text().splitlines()]
+    records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "img_per_s"} <= set(records[0])
-    assert sorted(p.name for p in (tiny_run / rundir.SAMPLES).iterdir()) == ["step-000003.png", "step-000006.png"]
-    for name in (rundir.LOSS_PLOT, rundir.CLASS_SHEET, "checkpoints/last.safetensors"):
+    assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == ["step-000003.png", "step-000006.png"]
+    for name in ("loss.png", "classes.png", "checkpoints/last.safetensors"):
         assert (tiny_run / name).stat().st_size > 0
 
 
@@ -86,28 +87,28 @@ def test_resume_equals_uninterrupted(tiny_config, tmp_path):
     train(cfg.replace(steps=6), tmp_path / "straight", progress=False)
     train(cfg.replace(steps=3), tmp_path / "split", progress=False)
     train(cfg.replace(steps=6), tmp_path / "split", resume=True, progress=False)
-    a = rundir.checkpoint_path(tmp_path / "straight")
-    b = rundir.checkpoint_path(tmp_path / "split")
+    a = RunDir(tmp_path / "straight").checkpoint()
+    b = RunDir(tmp_path / "split").checkpoint()
     from safetensors.torch import load_file
 
     ta, tb = load_file(a), load_file(b)
     assert ta.keys() == tb.keys() and len(ta) > 20
     for k in ta:
         assert torch.equal(ta[k], tb[k]), k
-    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / rundir.METRICS).read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]
 
 
 def test_existing_run_is_not_overwritten(tiny_config, tmp_path):
     train(tiny_config.replace(steps=2), tmp_path / "r", progress=False)
-    before = rundir.checkpoint_path(tmp_path / "r").read_bytes()
+    before = RunDir(tmp_path / "r").checkpoint().read_bytes()
     with pytest.raises(GanforgeError, match="already holds a run"):
         train(tiny_config, tmp_path / "r", progress=False)
-    assert rundir.checkpoint_path(tmp_path / "r").read_bytes() == before
+    assert RunDir(tmp_path / "r").checkpoint().read_bytes() == before
 
 
 def test_unconditional_and_dcgan_train(tiny_config, tmp_path):
-    for i, changes in enumerate([dict(conditional=False, conditioning="input"), dict(net="dcgan", width=8),
+    for i, changes in enumerate([dict(num_classes=0, conditioning="input"), dict(net="dcgan", width=8),
                                  dict(net="dcgan", width=8, conditioning="input")]):
         t = Trainer(tiny_config.replace(steps=2, **changes), tmp_path / str(i), progress=False)
         t.train()

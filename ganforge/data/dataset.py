@@ -81,6 +81,3 @@ class ImageDataset:
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images in [-1, 1] as float32 (B, C, H, W) and their labels (B,)."""
         return to_float(self.images[index]), self.labels[index]
-
-    def subset(self, index: torch.Tensor) -> ImageDataset:
-        return ImageDataset(self.images[index], self.labels[index], self.class_names, self.source)

@@ -6,7 +6,7 @@ accuracy, mode collapse). See docs/metrics.md for what the figures mean and what
     evaluate_generator(ganforge.load("runs/digits"))          # {"fid": ..., "precision": ..., ...}
 """
 
-from ganforge.metrics.evaluate import (METRICS, QUICK, caveats, evaluate_generator, evaluate_samples,
+from ganforge.metrics.registry import (METRICS, QUICK, caveats, evaluate_generator, evaluate_samples,
                                        quick_metrics)
 from ganforge.metrics.reference import MNIST_TEST, Reference, load_images, load_reference
 

@@ -10,7 +10,6 @@ other data its features still separate images, but its class predictions mean no
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import torch
@@ -62,14 +61,6 @@ def load_classifier() -> DigitClassifier:
     net = DigitClassifier()
     net.load_state_dict(load_file(CLASSIFIER_PATH), strict=True)
     return net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
-
-
-def classifier_info() -> dict:
-    """The metadata stored with the classifier (test accuracy, command, seed)."""
-    from safetensors import safe_open
-
-    with safe_open(CLASSIFIER_PATH, "pt") as f:
-        return json.loads((f.metadata() or {}).get("ganforge", "{}"))
 
 
 def to_digit_input(images: torch.Tensor) -> torch.Tensor:

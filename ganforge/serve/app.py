@@ -13,7 +13,6 @@ import base64
 import logging
 import math
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -30,10 +29,9 @@ from starlette.exceptions import HTTPException
 from ganforge import __version__
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
-from ganforge.images import png_bytes, to_pil
-from ganforge.rundir import METRICS, SAMPLES, checkpoint_path, holds_run
-from ganforge.sample import GAN, MAX_SEED, interpolation, load
-from ganforge.train import read_metrics
+from ganforge.generator import GAN, MAX_SEED, class_ends, interpolation, load
+from ganforge.outputs import png_bytes, to_pil
+from ganforge.rundir import RunDir
 
 STATIC = Path(__file__).parent / "static"
 MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
@@ -41,7 +39,6 @@ MAX_STEPS = 16  # interpolation frames
 SLIDERS = 8  # noise dimensions the page exposes as sliders
 SLIDER_LIMIT = 4.0  # z is standard normal: |z_i| > 4 happens once in ~16,000 draws
 MAX_CURVE_POINTS = 500  # per metric series sent to the training view
-SAMPLE_NAME = re.compile(r"step-(\d+)\.png")
 
 log = logging.getLogger("ganforge.serve")
 
@@ -55,10 +52,10 @@ class Playground:
             raise GanforgeError(f"{run} is not a directory; give a run directory made by 'ganforge train'")
         if not os.access(run, os.R_OK | os.X_OK):
             raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
-        if not holds_run(run):
+        if not RunDir(run).holds_run():
             raise GanforgeError(f"{run} is not a run directory (it has no checkpoints/last.safetensors); "
                                 "give one made by 'ganforge train'")
-        self.run = run
+        self.run, self.dir = run, RunDir(run)
         self._lock = threading.Lock()
         self._stamp = self._checkpoint_stamp()
         try:
@@ -68,7 +65,7 @@ class Playground:
 
     def _checkpoint_stamp(self) -> tuple[int, int, int] | None:
         try:
-            st = os.stat(checkpoint_path(self.run))
+            st = os.stat(self.dir.checkpoint())
         except OSError:
             return None
         return st.st_ino, st.st_size, st.st_mtime_ns  # training replaces the file by a rename
@@ -88,9 +85,7 @@ class Playground:
 
     def newest_sample(self) -> tuple[int, Path] | None:
         """(step, path) of the newest sample grid in RUN/samples, or None."""
-        found = [(int(m.group(1)), p) for p in (self.run / SAMPLES).glob("step-*.png")
-                 if (m := SAMPLE_NAME.fullmatch(p.name)) and p.is_file()]
-        return max(found, default=None)
+        return max(self.dir.sample_grids(), default=None)
 
 
 # -- responses (they document the API in its OpenAPI schema) ---------------------------------
@@ -154,8 +149,7 @@ class Training(BaseModel):
 
 def data_url(image: torch.Tensor) -> str:
     """uint8 (C, H, W) -> 'data:image/png;base64,...'."""
-    arr = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
-    return "data:image/png;base64," + base64.b64encode(png_bytes(to_pil(arr))).decode()
+    return "data:image/png;base64," + base64.b64encode(png_bytes(to_pil(image))).decode()
 
 
 def pictures(gan: GAN, z: torch.Tensor, labels: torch.Tensor | None) -> list[Picture]:
@@ -274,20 +268,15 @@ def create_app(run: str | Path) -> FastAPI:
                     steps: Annotated[int, Query(ge=2, le=MAX_STEPS, description=f"2..{MAX_STEPS}")] = 8,
                     spherical: Annotated[bool, Query(description="slerp the noise (else lerp)")] = True) -> Strip:
         gan = play.gan
-        ends = (class_from, class_to)
-        classes = None if ends == (None, None) else (
-            class_from if class_from is not None else class_to, class_to if class_to is not None else class_from)
-        if gan.conditional and classes is None:
-            raise GanforgeError("this model is conditional: give class_from and/or class_to")
-        z, y = interpolation(gan, steps, (seed_from, seed_to), classes, spherical)
+        z, y = interpolation(gan, steps, (seed_from, seed_to), class_ends(class_from, class_to), spherical)
         return Strip(t=torch.linspace(0, 1, steps).tolist(), pictures=pictures(gan, z, y))
 
     @app.get("/api/training", response_model=Training, summary="progress of the run: metrics and newest samples")
     def training() -> Training:
         gan = play.gan
-        records = read_metrics(play.run)
+        records = play.dir.read_metrics()
         try:
-            age = round(time.time() - os.stat(play.run / METRICS).st_mtime, 1)
+            age = round(time.time() - os.stat(play.dir.metrics).st_mtime, 1)
         except OSError:
             age = None
         newest = play.newest_sample()

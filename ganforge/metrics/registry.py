@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.generator import GAN
 from ganforge.metrics import scores
 from ganforge.metrics.features import RESOLUTION, embed
 from ganforge.metrics.reference import MNIST_TEST, Reference, load_reference, mean_cov
@@ -86,7 +87,7 @@ def _classes(s: Embedded, ref: Reference) -> Result:
     return {"classes_covered": scores.classes_covered(s.probs), "class_kl": scores.class_kl(s.probs)}
 
 
-QUICK = ("fid", "precision_recall_density_coverage", "class_accuracy")
+QUICK = ("fid", "precision_recall_density_coverage", "class_accuracy", "classes")
 
 
 def evaluate_samples(images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -115,16 +116,15 @@ def evaluate_samples(images: torch.Tensor, labels: torch.Tensor | None = None,
 
 def quick_metrics(images: torch.Tensor, labels: torch.Tensor | None = None,
                   reference: str | Reference = MNIST_TEST) -> Result:
-    """FID, precision/recall, density/coverage and class accuracy: the in-training subset."""
+    """FID, precision/recall, density/coverage, class accuracy and classes covered: the
+    in-training subset."""
     return evaluate_samples(images, labels, reference, QUICK)
 
 
-def evaluate_generator(gan, n: int = 10_000, seed: int = 0, reference: str | Reference = MNIST_TEST) -> Result:
-    """Sample n images from a `ganforge.sample.GAN` (spread evenly over its classes when it is
-    conditional) and evaluate them."""
-    from ganforge.sample import spread
-
-    labels = spread(n, list(range(gan.model.num_classes))) if gan.conditional else None
+def evaluate_generator(gan: GAN, n: int = 10_000, seed: int = 0, reference: str | Reference = MNIST_TEST) -> Result:
+    """Sample n images from `gan` (spread evenly over its classes when it is conditional) and
+    evaluate them."""
+    labels = gan.labels_for(n, None)
     return evaluate_samples(gan.sample(n, labels, seed), labels, reference)
 
 

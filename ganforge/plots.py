@@ -1,47 +1,16 @@
-"""Image sheets and line plots written with Pillow alone (no plotting dependency)."""
+"""Curves of a run, drawn from its metrics.jsonl: the end-of-run loss plot and `ganforge report`."""
 
 from __future__ import annotations
 
-import io
 import math
-from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
-from ganforge.checkpoint import atomic_write
+from ganforge.generator import GAN
+from ganforge.outputs import grid, to_pil
 
-PAD = 2
-
-
-def grid(images: torch.Tensor, ncol: int) -> np.ndarray:
-    """uint8 (N, C, H, W) -> one uint8 (H', W') or (H', W', 3) sheet, row-major, ncol per row."""
-    n, c, h, w = images.shape
-    nrow = math.ceil(n / ncol)
-    sheet = np.zeros((nrow * (h + PAD) + PAD, ncol * (w + PAD) + PAD, c), dtype=np.uint8)
-    arr = images.cpu().numpy().transpose(0, 2, 3, 1)  # (N, H, W, C)
-    for i in range(n):
-        r, k = divmod(i, ncol)
-        sheet[PAD + r * (h + PAD): PAD + r * (h + PAD) + h, PAD + k * (w + PAD): PAD + k * (w + PAD) + w] = arr[i]
-    return sheet[..., 0] if c == 1 else sheet
-
-
-def to_pil(array: np.ndarray, scale: int = 1) -> Image.Image:
-    img = Image.fromarray(array)
-    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img
-
-
-def png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def save_grid(path: Path, images: torch.Tensor, ncol: int, scale: int = 1) -> None:
-    atomic_write(Path(path), png_bytes(to_pil(grid(images, ncol), scale)))
-
+REPORT_COLUMNS = 10
 
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
@@ -77,3 +46,31 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], title:
             draw.ellipse([line[0][0] - 2, line[0][1] - 2, line[0][0] + 2, line[0][1] + 2], fill=color)
         draw.text((left + 8 + 110 * i, h - 16), f"— {name}", fill=color)
     return img
+
+
+def loss_plot(records: list[dict]) -> Image.Image:
+    """loss_d and loss_g against step, from metrics.jsonl records."""
+    logs = [r for r in records if "loss_d" in r]
+    steps = [r["step"] for r in logs]
+    return line_plot({k: (steps, [r[k] for r in logs]) for k in ("loss_d", "loss_g")}, "losses by step")
+
+
+def report(gan: GAN, records: list[dict]) -> Image.Image:
+    """Loss curves, FID curve, fidelity/diversity curves and a per-class sheet, stacked."""
+    evals = [(r["step"], r["eval"]) for r in records if isinstance(r.get("eval"), dict)]
+
+    def curve(key: str) -> tuple[list, list]:
+        return [s for s, e in evals if key in e], [e[key] for s, e in evals if key in e]
+
+    panels = [loss_plot(records),
+              line_plot({"fid": curve("fid")}, "FID by step (lower is better)"),
+              line_plot({k: curve(k) for k in ("precision", "recall", "coverage", "class_accuracy")},
+                        "fidelity and diversity by step")]
+    sheet = to_pil(grid(gan.class_sheet(REPORT_COLUMNS, seed=0), REPORT_COLUMNS), scale=2).convert("RGB")
+    width = max(p.width for p in panels + [sheet])
+    canvas = Image.new("RGB", (width, sum(p.height for p in panels) + sheet.height), "white")
+    y = 0
+    for p in panels + [sheet]:
+        canvas.paste(p, ((width - p.width) // 2, y))
+        y += p.height
+    return canvas

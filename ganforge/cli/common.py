@@ -1,0 +1,35 @@
+"""What the command modules share: the error line, and the option for run checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ganforge.errors import GanforgeError
+
+
+class Failure(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GanforgeError as e:
+            raise Failure(str(e)) from None
+
+
+run_argument = click.argument("run", type=click.Path(path_type=Path))
+checkpoint_option = click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last",
+                                 show_default=True, help="Which checkpoint of the run.")
+
+
+def positive(name: str, value: int) -> int:
+    if value <= 0:
+        raise GanforgeError(f"--{name} must be a positive integer (got {value})")
+    return value

@@ -1,0 +1,36 @@
+"""`ganforge generate`: images from a trained run, as a grid, arrays or one PNG each."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from ganforge.cli.common import checkpoint_option, positive, run_argument
+from ganforge.errors import GanforgeError
+
+
+@click.command("generate")
+@run_argument
+@click.option("--n", "n", type=int, default=100, show_default=True, help="Number of images.")
+@click.option("--classes", help="'all' (default for conditional models), one class, or a list like 0,3,9.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="FILE.png (one grid), FILE.npz (arrays) or a directory (one PNG per image).")
+@checkpoint_option
+def command(run, n, classes, seed, out, checkpoint):
+    """Generate images from a trained run. Example: ganforge generate RUN --n 100 --out digits.png"""
+    from ganforge.generator import load, parse_classes, spread
+    from ganforge.outputs import write_images
+
+    positive("n", n)
+    gan = load(run, checkpoint)
+    if classes is not None and not gan.conditional:
+        raise GanforgeError("this model is unconditional: it takes no classes; leave out --classes")
+    chosen = (parse_classes(classes, gan.num_classes) or list(range(gan.num_classes))) if gan.conditional else None
+    labels = spread(n, chosen) if chosen is not None else None
+    images = gan.sample(n, labels, seed)  # uint8 (n, C, H, W)
+    columns = math.ceil(n / len(chosen)) if chosen is not None else math.ceil(math.sqrt(n))
+    write_images(out, images, labels, columns)
+    click.echo(f"wrote {n} images to {out}")

@@ -1,0 +1,108 @@
+"""`ganforge train`: flags -> a TrainConfig (by config.override's rules) -> ganforge.training.train."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, override, preset
+from ganforge.errors import GanforgeError
+
+
+def _betas(value: str | None):
+    if value is None:
+        return None
+    try:
+        b1, b2 = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected two numbers like 0.5,0.999 (got {value!r})") from None
+    return (b1, b2)
+
+
+# Flags whose TrainConfig/ModelConfig field has another name; the rest are spelled alike.
+FIELD_OF = {"resolution": "img_resolution"}
+
+
+@click.command("train")
+@click.option("--data", help="'digits' (bundled, default), mnist, fashion-mnist, kmnist, or a directory "
+              "of IDX files or images (one sub-folder per class).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<preset>-<time>].")
+@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="default", show_default=True)
+@click.option("--net", type=click.Choice(NETS))
+@click.option("--conditional/--unconditional", default=None,
+              help="Use class labels, or ignore them (--unconditional implies --conditioning input).")
+@click.option("--z-dim", type=int)
+@click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
+@click.option("--resolution", type=int, help="Image side for image folders (multiple of 4, 8..64).")
+@click.option("--batch-size", type=int)
+@click.option("--lr-g", type=float)
+@click.option("--lr-d", type=float)
+@click.option("--betas", callback=lambda c, p, v: _betas(v), help="Adam betas, e.g. 0.5,0.999.")
+@click.option("--loss", type=click.Choice(LOSSES),
+              help="The objective (docs/menu.md); WGAN-GP's paper adds --n-dis 5 --lr-g 1e-4 "
+              "--lr-d 1e-4 --betas 0,0.9.")
+@click.option("--conditioning", type=click.Choice(CONDITIONINGS),
+              help="How D takes the label: joined to its input, projection, or an ACGAN classifier.")
+@click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral normalisation of D's weights.")
+@click.option("--ema", type=float, help="G_ema decay; 0 turns it off.")
+@click.option("--n-dis", type=int, help="D steps per G step.")
+@click.option("--r1", type=float, help="R1 penalty weight gamma; 0 turns it off.")
+@click.option("--r1-every", type=int, help="Lazy R1: apply it on every K-th D step (scaled by K).")
+@click.option("--augment", type=float,
+              help="DiffAugment: probability of translation and of cutout, per image; 0 turns it off.")
+@click.option("--seed", type=int)
+@click.option("--device", type=click.Choice(DEVICES))
+@click.option("--backend", type=click.Choice(BACKENDS), help="torch.distributed backend under torchrun.")
+@click.option("--sync-bn/--no-sync-bn", default=None, help="BatchNorm statistics over all ranks' batches.")
+@click.option("--amp", type=click.Choice(AMPS), help="bf16: mixed-precision forward passes.")
+@click.option("--compile/--no-compile", default=None, help="torch.compile G and D.")
+@click.option("--steps", type=int, help="Budget in G steps.")
+@click.option("--epochs", type=float, help="Budget in passes over the data.")
+@click.option("--minutes", type=float, help="Budget in wall-clock minutes.")
+@click.option("--log-every", type=int)
+@click.option("--sample-every", type=int)
+@click.option("--checkpoint-every", type=int)
+@click.option("--eval-every", type=int, help="Steps between evaluations; 0 turns them off.")
+@click.option("--eval-reference", help="Reference for --eval-every: 'mnist-test' (default for 28x28 grey "
+              "data) or a directory of images like the training data.")
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
+    """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
+    from ganforge.checkpoint import stored_config
+    from ganforge.dist import is_main
+    from ganforge.training import Interrupted, resolve, train
+
+    given = {FIELD_OF.get(k, k): v for k, v in flags.items()
+             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    if "conditional" in given:
+        given["num_classes"] = None if given.pop("conditional") else 0
+    if resume is not None:
+        if ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE:
+            raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
+        if out is not None and Path(out).resolve() != Path(resume).resolve():
+            raise GanforgeError("--out and --resume name different directories; give only --resume RUN")
+        cfg, run = override(stored_config(resume), given, resuming=True), Path(resume)
+    else:
+        cfg = override(preset(preset_name), given)
+        run = out or Path("runs") / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    if dry_run:
+        resolved, data = resolve(cfg)
+        click.echo(json.dumps({"run": str(run), "resume": resume is not None, "images": len(data),
+                               "class_names": data.class_names, "config": resolved.to_dict()}, indent=2))
+        return
+    try:
+        train(cfg, run, resume=resume is not None, progress=not quiet)
+    except Interrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(128 + e.signum)
+    if is_main():
+        click.echo(f"done: samples in {run / 'samples'}, per-class sheet {run / 'classes.png'}, "
+                   f"checkpoint {run / 'checkpoints' / 'last.safetensors'}")

@@ -1,0 +1,218 @@
+"""The inference pipeline: a generator and its discriminator in, images (and verdicts) out.
+
+`ganforge.load(RUN)` builds a `GAN` from a checkpoint; the training loop builds one around its live
+networks, so sample grids during training and images afterwards come from the same code.
+
+    gan = ganforge.load("runs/digits")
+    images = gan.sample(16, labels=7, seed=0)   # uint8 (16, 1, 28, 28), all sevens
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ganforge.checkpoint import read_model
+from ganforge.config import ModelConfig
+from ganforge.data import to_uint8
+from ganforge.errors import GanforgeError
+from ganforge.nets import build_discriminator, build_generator
+
+MAX_SEED = 2**63 - 1
+UNCONDITIONAL_ROWS = 8  # rows of a sheet from an unconditional model
+SAMPLE_BATCH = 1000  # images per forward pass when sampling many
+
+Labels = int | Sequence[int] | torch.Tensor | None
+
+
+@contextlib.contextmanager
+def evaluating(module: torch.nn.Module):
+    """Run `module` in eval mode (BatchNorm on running statistics, left untouched), then restore."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+class GAN:
+    """A generator (G_ema when the run kept one) and its discriminator, for inference."""
+
+    def __init__(self, generator: torch.nn.Module, discriminator: torch.nn.Module, model: ModelConfig,
+                 class_names: list[str], step: int = 0, path: Path | None = None,
+                 device: torch.device | str = "cpu"):
+        self.generator, self.discriminator = generator, discriminator
+        self.model, self.class_names, self.step, self.path = model, class_names, step, path
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, name: str = "last", device: str | torch.device = "cpu") -> GAN:
+        stored = read_model(path, name)
+        model = stored.config.model
+        G, D = build_generator(model), build_discriminator(model)
+        G.load_state_dict(stored.generator, strict=True)  # names and shapes checked by read_model
+        D.load_state_dict(stored.discriminator, strict=True)
+        return cls(G.eval().to(device), D.eval().to(device), model, stored.class_names, stored.step,
+                   stored.path, device)
+
+    @property
+    def conditional(self) -> bool:
+        return self.model.conditional
+
+    @property
+    def num_classes(self) -> int:
+        return self.model.num_classes
+
+    def labels_for(self, n: int, labels: Labels) -> torch.Tensor | None:
+        """Validate `labels` (None, one class, or n classes) into an int64 tensor (n,) or None;
+        None for a conditional model spreads n evenly over all classes."""
+        if not self.conditional:
+            if labels is not None:
+                raise GanforgeError("this model is unconditional: it takes no class labels; "
+                                    "leave out --classes")
+            return None
+        if labels is None:
+            return spread(n, list(range(self.num_classes)))
+        t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(n)
+        if t.numel() != n:
+            raise GanforgeError(f"got {t.numel()} labels for {n} images; give one label or {n}")
+        bad = t[(t < 0) | (t >= self.num_classes)]
+        if bad.numel():
+            raise GanforgeError(f"class {int(bad[0])} is outside this model's classes "
+                                f"0..{self.num_classes - 1}")
+        return t.clone()
+
+    def noise(self, n: int, seed: int | None) -> torch.Tensor:
+        """z (n, z_dim) drawn on the CPU, so a seed gives the same noise on every device."""
+        gen = torch.Generator()
+        if seed is None:
+            gen.seed()
+        elif not 0 <= seed <= MAX_SEED:
+            raise GanforgeError(f"seed must be in 0..{MAX_SEED} (got {seed})")
+        else:
+            gen.manual_seed(seed)
+        return torch.randn(n, self.model.z_dim, generator=gen)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Float images in [-1, 1] (n, C, H, W) for given noise and labels: classes (n,), or
+        class weights (n, K) that mix the class embeddings (see `interpolation`)."""
+        y = labels.to(self.device) if labels is not None else None
+        with evaluating(self.generator) as G:
+            return G(z.to(self.device), y)
+
+    @torch.no_grad()
+    def verdict(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The discriminator's probability that each float image (n, C, H, W) is real."""
+        if labels is not None and labels.is_floating_point():
+            labels = labels.argmax(dim=1)  # D knows whole classes only: judge a mix as its main class
+        y = labels.to(self.device) if labels is not None and self.conditional else None
+        with evaluating(self.discriminator) as D:
+            logits, _ = D(images.to(self.device), y)
+        return torch.sigmoid(logits)
+
+    def images(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+               batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
+        """uint8 images (n, C, H, W) on the CPU for given noise and labels, a batch at a time."""
+        return torch.cat([to_uint8(self.generate(z[i:i + batch_size],
+                                                 None if labels is None else labels[i:i + batch_size])).cpu()
+                          for i in range(0, len(z), batch_size)])
+
+    def sample(self, n: int, labels: Labels = None, seed: int | None = None,
+               batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
+        """n new images as uint8 (n, C, H, W); the same seed gives the same images."""
+        if not isinstance(n, int) or n <= 0:
+            raise GanforgeError(f"the number of images must be a positive integer (got {n!r})")
+        return self.images(self.noise(n, seed), self.labels_for(n, labels), batch_size)
+
+    def sheet_labels(self, columns: int, max_rows: int | None = None) -> torch.Tensor | None:
+        """Labels for a sheet with one row per class (at most `max_rows`), `columns` per row."""
+        if not self.conditional:
+            return None
+        rows = min(self.num_classes, max_rows or self.num_classes)
+        return spread(rows * columns, list(range(rows)))
+
+    def class_sheet(self, columns: int, seed: int, max_rows: int | None = None) -> torch.Tensor:
+        """uint8 images for a sheet: one row per class (UNCONDITIONAL_ROWS rows for an
+        unconditional model), `columns` images per row, from the noise of `seed`."""
+        labels = self.sheet_labels(columns, max_rows)
+        n = len(labels) if labels is not None else UNCONDITIONAL_ROWS * columns
+        return self.images(self.noise(n, seed), labels)
+
+
+def load(path: str | Path, checkpoint: str = "last", device: str | torch.device = "cpu") -> GAN:
+    """Load a trained GAN from a run directory or a checkpoint file."""
+    return GAN.from_checkpoint(path, checkpoint, device)
+
+
+def parse_classes(spec: str | None, num_classes: int) -> list[int] | None:
+    """'7' | '0,3,9' | 'all' -> class list; None when not given."""
+    if spec is None:
+        return None
+    if spec.strip() == "all":
+        return list(range(num_classes))
+    try:
+        classes = [int(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise GanforgeError(f"--classes must be 'all', one class or a comma list like 0,3,9 (got {spec!r})") from None
+    if not classes:
+        raise GanforgeError("--classes is empty; give 'all', one class or a list like 0,3,9")
+    for c in classes:
+        if not 0 <= c < num_classes:
+            raise GanforgeError(f"class {c} is outside this model's classes 0..{num_classes - 1}")
+    return classes
+
+
+def spread(n: int, classes: list[int]) -> torch.Tensor:
+    """n labels spread evenly over `classes`, in contiguous blocks (one grid row per class)."""
+    return torch.tensor(classes)[torch.arange(n) * len(classes) // n]
+
+
+def class_ends(start: int | None, end: int | None) -> tuple[int, int] | None:
+    """The two classes of an interpolation when one or both are given: a missing end repeats the
+    other (a walk within one class); None when neither is given."""
+    if start is None and end is None:
+        return None
+    return (start if start is not None else end, end if end is not None else start)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between noise rows a and b (n, d) at fractions t (n,).
+
+    Gaussian noise lives near a sphere of radius sqrt(d); a straight line between two points cuts
+    inside it, through noise G never saw in training, while the arc stays at a typical length.
+    """
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1, 1)
+    omega = torch.acos(cos)[:, None]  # (n, 1) angle between a and b
+    t = t[:, None]
+    arc = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega).clamp_min(1e-7)
+    return torch.where(omega > 1e-4, arc, torch.lerp(a, b, t))  # (nearly) parallel: the line is the arc
+
+
+def interpolation(gan: GAN, steps: int, seeds: tuple[int, int], classes: tuple[int, int] | None = None,
+                  spherical: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise (steps, z_dim) and labels walking from (seeds[0], classes[0]) to (seeds[1], classes[1]).
+
+    The noise moves along the arc (or the line) between the two seeds' noise; the labels are class
+    weights (steps, K) that move the class embedding linearly from one class to the other, or None
+    for an unconditional model. Without classes, a conditional model walks within class 0. Feed
+    both to `gan.generate`.
+    """
+    if not isinstance(steps, int) or steps < 2:
+        raise GanforgeError(f"an interpolation needs at least 2 steps (got {steps!r})")
+    t = torch.linspace(0, 1, steps)
+    z_from, z_to = (gan.noise(1, s).expand(steps, -1) for s in seeds)
+    z = slerp(z_from, z_to, t) if spherical else torch.lerp(z_from, z_to, t[:, None])
+    if not gan.conditional:
+        if classes is not None:
+            raise GanforgeError("this model is unconditional: it takes no classes to interpolate between")
+        return z, None
+    ends = torch.cat([gan.labels_for(1, c) for c in classes or (0, 0)])  # validated, (2,)
+    onehot = torch.nn.functional.one_hot(ends, gan.num_classes).float()  # (2, K)
+    return z, torch.lerp(onehot[0], onehot[1], t[:, None])

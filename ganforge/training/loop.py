@@ -1,0 +1,272 @@
+"""The training loop: backward passes, optimizer steps, G_ema, and the cadence of logs, sample
+grids and checkpoints. `Trainer.train()` trains to the end of the budget (or to Ctrl-C / SIGTERM,
+which save a checkpoint first)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ganforge import __version__, dist
+from ganforge.checkpoint import check_weights, checkpoint_config, load_checkpoint, save_checkpoint
+from ganforge.config import TrainConfig
+from ganforge.data.order import BatchOrder
+from ganforge.errors import GanforgeError
+from ganforge.files import atomic_write, write_json
+from ganforge.game import Game
+from ganforge.generator import GAN
+from ganforge.outputs import png_bytes, save_grid
+from ganforge.plots import loss_plot
+from ganforge.rundir import RunDir
+from ganforge.training.evaluation import InTrainingEval
+from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
+from ganforge.training.signals import Interrupted, StopRequest
+from ganforge.training.state import build_state, ema_update, resolve
+
+log = logging.getLogger("ganforge")
+
+GRID_COLUMNS = 10
+GRID_MAX_ROWS = 20  # the progress grid shows the first 20 classes of a data set with more
+SHEET_COLUMNS = 16
+# Seeds of the fixed noise, offsets from cfg.seed (cfg.seed itself initialises the weights and
+# cfg.seed + 1 the training noise stream; in-training evaluation uses cfg.seed + 4).
+GRID_SEED, SHEET_SEED = 2, 3
+
+
+def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
+    """G steps allowed by --steps and --epochs (inf if neither is set; --minutes is checked live)."""
+    limits = [math.inf]
+    if cfg.steps is not None:
+        limits.append(cfg.steps)
+    if cfg.epochs is not None:
+        limits.append(math.ceil(cfg.epochs * per_epoch / cfg.n_dis))
+    return min(limits)
+
+
+class Trainer:
+    """One run: builds everything from the config, then `train()` trains to the end."""
+
+    def __init__(self, cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True):
+        # Data parallel (torchrun): each of `world` ranks takes [rank::world] of every global batch.
+        self.rank, self.world = dist.world()
+        self.is_main = self.rank == 0
+        self.run, self.progress = RunDir(run), progress and self.is_main
+        self.device = dist.device_for(cfg.device)
+        self.cfg, data = resolve(cfg)
+        if self.cfg.batch_size % self.world:
+            raise GanforgeError(f"batch_size {self.cfg.batch_size} is the global batch, split over "
+                                f"{self.world} processes: make it a multiple of {self.world}")
+        self.class_names = data.class_names
+        self.data = data.to(self.device)
+        self.order = BatchOrder(len(data), self.cfg.batch_size, self.cfg.seed, self.device)
+        stored = self._checked_run_dir(resume)
+        self.state = build_state(self.cfg, self.device)
+        if stored is not None:
+            self.state.restore(*stored, self.run.checkpoint())
+            if self.is_main:
+                self.run.remove_stale_temps()
+                self.run.drop_metrics_after(self.state.step)
+        self.rollbacks = 0
+        self._wrap_for_training()
+        self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device)
+        self.eval = InTrainingEval(self.cfg, self.run, len(self.class_names), self.rank, self.world)
+        dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
+
+    def _checked_run_dir(self, resume: bool) -> tuple[dict, dict] | None:
+        """The stored checkpoint to resume from (checked against this config), or None for a new run."""
+        ckpt = self.run.checkpoint()
+        if not resume:
+            if self.run.holds_run():
+                raise GanforgeError(f"{self.run.path} already holds a run; continue it with --resume "
+                                    f"{self.run.path} or choose another --out")
+            return None
+        tensors, meta = load_checkpoint(ckpt)
+        stored = checkpoint_config(meta, ckpt)
+        check_weights(stored.model, tensors, ckpt)
+        if stored.model != self.cfg.model:
+            raise GanforgeError(f"{self.run.path} was trained with a different model or data "
+                                f"({stored.model} vs {self.cfg.model}); resume it with its own settings")
+        return tensors, meta
+
+    def _wrap_for_training(self) -> None:
+        # Steps run G and D through their compiled and DDP wrappers; RunState (checkpoints, G_ema)
+        # keeps the originals. The noise stream is shared by all ranks (see Game), so the one
+        # state a checkpoint stores resumes any number of ranks.
+        cfg, s = self.cfg, self.state
+        compiled = torch.compile if cfg.compile else (lambda m: m)
+        self.G_train, self.D_train = dist.wrap(compiled(s.G), self.device), dist.wrap(compiled(s.D), self.device)
+        self.game = Game(self.G_train, self.D_train, cfg, s.noise_gen, self.rank, self.world)
+        self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
+                                          enabled=cfg.amp == "bf16")
+
+    # -- files (rank 0 writes) -------------------------------------------------------------------
+    def write_config(self) -> None:
+        if self.is_main:
+            write_json(self.run.config, {"ganforge_version": __version__, "config": self.cfg.to_dict(),
+                                         "class_names": self.class_names})
+
+    def save_checkpoint(self, name: str = "last") -> None:
+        if not self.is_main:
+            return
+        tensors, meta = self.state.tensors_and_meta()
+        meta.update(ganforge_version=__version__, config=self.cfg.to_dict(), class_names=self.class_names)
+        save_checkpoint(self.run.checkpoint(name), tensors, meta)
+
+    def save_samples(self) -> Path:
+        """The progress grid: the same noise at every step, one row per class."""
+        path = self.run.sample(self.state.step)
+        if self.is_main:
+            images = self.gan.class_sheet(GRID_COLUMNS, self.cfg.seed + GRID_SEED, GRID_MAX_ROWS)
+            save_grid(path, images, GRID_COLUMNS, scale=2)
+        return path
+
+    def save_final_plots(self) -> None:
+        if self.is_main:
+            atomic_write(self.run.loss_plot, png_bytes(loss_plot(self.run.read_metrics())))
+            images = self.gan.class_sheet(SHEET_COLUMNS, self.cfg.seed + SHEET_SEED)
+            save_grid(self.run.class_sheet, images, SHEET_COLUMNS, scale=2)
+
+    def evaluate(self) -> float:
+        """In-training evaluation (see InTrainingEval); checkpoints/best is the checkpoint with the
+        lowest FID. Returns the seconds it took."""
+        seconds, best = self.eval(self.gan, self.state.step, self.device)
+        if best:
+            self.save_checkpoint("best")
+        return seconds
+
+    # -- the loop --------------------------------------------------------------------------------
+    def step(self) -> dict[str, torch.Tensor]:
+        """One G update preceded by n_dis D updates; returns detached stats."""
+        s, cfg = self.state, self.cfg
+        # (1) Update D: real batch toward "real", detached fakes toward "fake".
+        s.D.requires_grad_(True)
+        for i in range(cfg.n_dis):
+            d_step = s.step * cfg.n_dis + i
+            real_img, real_labels = self.data.batch(self.order.indices(d_step, self.rank, self.world))
+            with self.autocast():
+                loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
+            s.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            s.opt_d.step()
+        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed,
+        # and no_sync keeps D's DDP from waiting for them.
+        s.D.requires_grad_(False)
+        with self.autocast(), dist.no_sync(self.D_train):
+            loss_g, _ = self.game.g_loss(cfg.batch_size // self.world, self.device)
+        s.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        s.opt_g.step()
+        if s.G_ema is not None:
+            ema_update(s.G_ema, s.G, cfg.ema)
+        s.step += 1
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats}
+
+    def roll_back(self, what: str) -> None:
+        """Divergence remedy (see ganforge.training.health): reload the last checkpoint, scale both
+        learning rates by DIVERGENCE_LR_FACTOR; after DIVERGENCE_RETRIES roll-backs, stop."""
+        s, ckpt = self.state, self.run.checkpoint()
+        at, self.rollbacks = s.step, self.rollbacks + 1
+        if self.rollbacks > DIVERGENCE_RETRIES:
+            raise GanforgeError(f"training diverged (NaN or Inf in {what} at step {at}) again after "
+                                f"{DIVERGENCE_RETRIES} roll-backs with lower learning rates; the last "
+                                f"good checkpoint is kept in {ckpt}. Try lower --lr-g/--lr-d, "
+                                "--spectral-norm or --loss hinge")
+        lrs = [[g["lr"] * DIVERGENCE_LR_FACTOR for g in opt.param_groups] for opt in (s.opt_g, s.opt_d)]
+        dist.barrier()  # rank 0's last checkpoint write has finished before anyone reads it
+        s.restore(*load_checkpoint(ckpt), ckpt)
+        for opt, opt_lrs in zip((s.opt_g, s.opt_d), lrs):
+            for g, lr in zip(opt.param_groups, opt_lrs):
+                g["lr"] = lr
+        if self.is_main:
+            self.run.drop_metrics_after(s.step)
+            self.run.append_metrics({"step": s.step, "event": "diverged", "nonfinite": what,
+                                     "detected_at": at, "lr_g": lrs[0][0], "lr_d": lrs[1][0]})
+        log.warning("NaN or Inf in %s at step %d: rolled back to step %d, learning rates now %g (G) "
+                    "and %g (D); roll-back %d of %d", what, at, s.step, lrs[0][0], lrs[1][0],
+                    self.rollbacks, DIVERGENCE_RETRIES)
+
+    def run_loop(self, stop: StopRequest) -> None:
+        s, cfg = self.state, self.cfg
+        limit = total_steps(cfg, self.order.per_epoch)
+        budget_s = cfg.minutes * 60 if cfg.minutes is not None else math.inf
+        bar = tqdm(total=None if math.isinf(limit) else int(limit), initial=s.step, unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        sums: dict[str, torch.Tensor] = {}
+        n_sum, t_last, start = 0, time.perf_counter(), time.perf_counter() - s.elapsed_s
+        with bar:
+            while s.step < limit and not self.stop_agreed(stop, time.perf_counter() - start >= budget_s):
+                stats = self.step()
+                what = nonfinite({k: stats[k] for k in ("loss_d", "loss_g")}, {"G": s.G, "D": s.D})
+                # Every rank must take the same branch, or the others wait in a collective forever.
+                if dist.agree_max([float(what is not None)], self.device)[0]:
+                    self.roll_back(what or "another rank's step")
+                    sums, n_sum, t_last, bar.n = {}, 0, time.perf_counter(), s.step
+                    continue
+                for k, v in stats.items():
+                    sums[k] = sums[k] + v if k in sums else v
+                n_sum += 1
+                s.elapsed_s = time.perf_counter() - start
+                bar.update(1)
+                if s.step % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    record = self.log_record(sums, n_sum, now - t_last)
+                    bar.set_postfix({**{k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake",
+                                                                         "img_per_s")},
+                                     **self.eval.postfix}, refresh=False)
+                    sums, n_sum, t_last = {}, 0, now
+                if s.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if s.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self.eval.due(s.step):
+                    t_last += self.evaluate()  # img_per_s measures training, not evaluation
+
+    def log_record(self, sums: dict[str, torch.Tensor], n_sum: int, seconds: float) -> dict:
+        """The interval's means (over its steps and all ranks) as a metrics.jsonl record."""
+        s, cfg = self.state, self.cfg
+        means = dist.average(torch.stack([v.float() for v in sums.values()])) / n_sum
+        record = {"step": s.step, "epoch": round(s.step * cfg.n_dis / self.order.per_epoch, 4),
+                  "time_s": round(s.elapsed_s, 2), **{k: round(float(v), 5) for k, v in zip(sums, means)},
+                  "img_per_s": round(n_sum * cfg.batch_size * cfg.n_dis / seconds, 1)}
+        if self.is_main:
+            self.run.append_metrics(record)
+        return record
+
+    def stop_agreed(self, stop: StopRequest, over_budget: bool) -> bool:
+        """Whether to stop before the next step. All ranks agree (any rank's signal or budget
+        counts), so they stop at the same step: a rank leaving alone would leave the others
+        waiting in a collective."""
+        signum, over = dist.agree_max([float(stop.signal or 0), float(over_budget)], self.device)
+        if signum and stop.signal is None:
+            stop.signal = signal.Signals(int(signum))
+        return bool(signum or over)
+
+    def train(self) -> Path:
+        """Train to the end of the budget; returns the run directory."""
+        if self.state.step == 0:  # a run directory always holds a checkpoint: resume and roll-back need one
+            self.save_checkpoint()
+        self.write_config()
+        with StopRequest().installed() as stop:
+            self.run_loop(stop)
+        self.save_checkpoint()
+        if stop.signal:
+            raise Interrupted(f"stopped by {stop.signal.name} at step {self.state.step}; checkpoint saved "
+                              f"to {self.run.checkpoint()}; continue with --resume {self.run.path}",
+                              stop.signal.value)
+        self.save_samples()
+        self.save_final_plots()
+        return self.run.path
+
+
+def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train a GAN as configured into the run directory `run`; returns it. Under torchrun, every
+    process calls this: they join one data-parallel job and only rank 0 writes files."""
+    with dist.process_group(dist.device_for(cfg.device), cfg.backend):
+        return Trainer(cfg, run, resume=resume, progress=progress).train()

@@ -1,0 +1,99 @@
+"""What training carries from step to step — networks, optimizers, the noise stream, the step —
+how it is built from a configuration and data, and how it goes into and out of a checkpoint."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ganforge import dist
+from ganforge.checkpoint import restore_training, training_tensors
+from ganforge.config import TrainConfig, validate
+from ganforge.data import ImageDataset, load_dataset
+from ganforge.data.order import BatchOrder
+from ganforge.errors import GanforgeError
+from ganforge.nets import build_discriminator, build_generator
+
+
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
+    """Load `cfg`'s data and fill in what the data decides (classes, channels, resolution);
+    returns the validated result and the data. Checks what can be checked without training."""
+    data = load_dataset(validate(cfg).data, resolution=cfg.model.img_resolution)
+    if cfg.model.conditional and data.num_classes < 2:
+        raise GanforgeError(f"{data.source} has {data.num_classes} classes, so a conditional model "
+                            "cannot be trained on it; add --unconditional, or put the images in one "
+                            "sub-folder per class")
+    cfg = cfg.replace(num_classes=data.num_classes if cfg.model.conditional else 0,
+                      img_channels=data.img_channels, img_resolution=data.img_resolution)
+    BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
+    return validate(cfg), data
+
+
+def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    # The fused kernel updates all tensors in one pass (faster on CPU and GPU); fall back to
+    # foreach where a build lacks it (params listed first: a failed try must not use them up).
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+
+@torch.no_grad()
+def ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers (BN statistics) copied."""
+    torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+@dataclass
+class RunState:
+    """Everything a checkpoint holds besides the config."""
+
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    noise_gen: torch.Generator
+    step: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def nets(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D, **({"G_ema": self.G_ema} if self.G_ema is not None else {})}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that makes pictures: G_ema when kept, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def tensors_and_meta(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors, meta = training_tensors(self.nets, self.optimizers, self.noise_gen)
+        return tensors, {"step": self.step, "elapsed_s": self.elapsed_s, **meta}
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
+        self.step, self.elapsed_s = restore_training(tensors, meta, path, self.nets, self.optimizers,
+                                                     self.noise_gen)
+
+
+def build_state(cfg: TrainConfig, device: torch.device) -> RunState:
+    """Fresh networks (initialised from cfg.seed), optimizers and noise stream for a resolved cfg."""
+    torch.manual_seed(cfg.seed)  # weight initialisation
+    G, D = build_generator(cfg.model), build_discriminator(cfg.model)
+    if cfg.sync_bn:
+        G, D = dist.convert_sync_batchnorm(G), dist.convert_sync_batchnorm(D)
+    G, D = G.to(device), D.to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
+    return RunState(G, D, G_ema, make_optimizer(G.parameters(), cfg.lr_g, cfg.betas),
+                    make_optimizer(D.parameters(), cfg.lr_d, cfg.betas),
+                    torch.Generator(device).manual_seed(cfg.seed + 1))
