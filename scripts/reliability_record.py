@@ -5,8 +5,8 @@
 Faults run against real code paths: training subprocesses killed with SIGKILL (at random moments
 and at exact points of a checkpoint write), SIGINT/SIGTERM, NaN/Inf injected into training,
 planted pickles, damaged checkpoints, IDX files and images, hypothesis fuzzing with more examples
-than CI uses, a full disk and a read-only directory. The helpers are the tests' own (tests/), so
-the record and the CI tests exercise the same faults. Takes a few minutes on 2 CPU cores.
+than CI uses, a full disk and a read-only directory. The helpers are the tests' own (tests/harness/),
+so the record and the CI tests exercise the same faults. Takes a few minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # ganforge, and the fault harness the tests use
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -36,23 +36,20 @@ from click.testing import CliRunner  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-import faults  # noqa: E402
 import ganforge  # noqa: E402
-import test_disk  # noqa: E402
-import test_fuzz  # noqa: E402
-import test_health  # noqa: E402
-import test_hostile  # noqa: E402
-from conftest import write_idx  # noqa: E402
-from ganforge import rundir  # noqa: E402
-from ganforge.checkpoint import atomic_write, load_checkpoint, unprefixed  # noqa: E402
+from ganforge.checkpoint import load_checkpoint, stored_config, unprefixed  # noqa: E402
 from ganforge.cli import cli  # noqa: E402
 from ganforge.config import preset  # noqa: E402
 from ganforge.data import BUNDLED_DIR, load_dataset  # noqa: E402
 from ganforge.data.folder import load_folder  # noqa: E402
 from ganforge.data.idx import read_idx  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
-from ganforge.sample import GAN  # noqa: E402
-from ganforge.train import Trainer, read_metrics, stored_config, train  # noqa: E402
+from ganforge.files import atomic_write  # noqa: E402
+from ganforge.generator import GAN  # noqa: E402
+from ganforge.rundir import RunDir  # noqa: E402
+from ganforge.training import Trainer, train  # noqa: E402
+from harness import disk, faults, fuzz, health, hostile  # noqa: E402
+from harness.data import write_idx  # noqa: E402
 
 Row = tuple[str, int, str]  # fault, times tried, outcome
 
@@ -144,7 +141,7 @@ def record_kills(work: Path, data: Path, kills: int, repeat: int) -> list[Row]:
     final = checkpoint_ok(run) + 3
     proc = faults.spawn(faults.train_args(data, run, resume=True, steps=final))
     _, err = proc.communicate(timeout=600)
-    steps = [r["step"] for r in read_metrics(run)]
+    steps = [r["step"] for r in RunDir(run).read_metrics()]
     cfg = stored_config(run).replace(steps=final, checkpoint_every=final, log_every=final, sample_every=final)
     torch.set_num_threads(1)
     clean = train(cfg, work / "clean", progress=False)
@@ -165,10 +162,10 @@ def record_divergence(work: Path, data: Path, repeat: int) -> list[Row]:
         ok = collections.Counter()
         for i in range(repeat):
             at = 4 + i
-            run = test_health.poisoned(Trainer(tiny_config(data, steps=9), work / f"nan-{where}-{i}",
+            run = health.poisoned(Trainer(tiny_config(data, steps=9), work / f"nan-{where}-{i}",
                                                progress=False), {at}, where).train()
-            meta = load_checkpoint(rundir.checkpoint_path(run))[1]
-            events = [r for r in read_metrics(run) if "event" in r]
+            meta = load_checkpoint(RunDir(run).checkpoint())[1]
+            events = [r for r in RunDir(run).read_metrics() if "event" in r]
             good = (meta["step"] == 9 and len(events) == 1 and events[0]["detected_at"] == at
                     and meta["opt_g"]["param_groups"][0]["lr"] == 1e-4)
             checkpoint_ok(run)
@@ -178,7 +175,7 @@ def record_divergence(work: Path, data: Path, repeat: int) -> list[Row]:
     ok = collections.Counter()
     for i in range(repeat):
         run = work / f"nan-always-{i}"
-        trainer = test_health.poisoned(Trainer(tiny_config(data, steps=30), run, progress=False),
+        trainer = health.poisoned(Trainer(tiny_config(data, steps=30), run, progress=False),
                                        {4 + i}, "G", once=False)
         try:
             trainer.train()
@@ -192,7 +189,7 @@ def record_divergence(work: Path, data: Path, repeat: int) -> list[Row]:
         code, out = run_cli(["train", "--data", str(data), "--out", str(run), "--width", "16", "--z-dim", "8",
                              "--batch-size", "32", "--steps", "60", "--lr-g", "1", "--lr-d", "1", "--loss", loss,
                              "--device", "cpu", "--quiet"])
-        events = [r for r in read_metrics(run) if "event" in r]
+        events = [r for r in RunDir(run).read_metrics() if "event" in r]
         rows.append((f"--lr-g 1 --lr-d 1 --loss {loss}, 60 steps (no injection)", 1,
                      f"exit {code}, {len(events)} roll-back(s)" + ("" if events else ": no NaN or Inf arose "
                      "(Adam moves each weight by at most about lr per step), hence the injected faults above")))
@@ -209,7 +206,7 @@ def run_cli(args: list[str]) -> tuple[int, str]:
 def record_files(work: Path, data: Path, tiny_run: Path, repeat: int, examples: int) -> list[Row]:
     rows: list[Row] = []
     marker = work / "pwned"
-    payload = test_hostile.Payload(marker)
+    payload = hostile.Payload(marker)
     for kind in ("pickle.dumps", "torch.save"):
         ok = collections.Counter()
         proof = work / "proof"
@@ -233,7 +230,7 @@ def record_files(work: Path, data: Path, tiny_run: Path, repeat: int, examples: 
                      "ganforge.load, generate, train --resume", sum(ok.values()),
                      outcome(ok).replace("UNEXPECTED", "UNEXPECTED (loaded or ran)")))
 
-    for what, blob in test_hostile.broken_checkpoints(tiny_run).items():
+    for what, blob in hostile.broken_checkpoints(tiny_run).items():
         ok = collections.Counter()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for _ in range(repeat):
@@ -244,7 +241,7 @@ def record_files(work: Path, data: Path, tiny_run: Path, repeat: int, examples: 
         rows.append((f"checkpoint: {what}", repeat, outcome(ok) + (f"; peak memory +{grew} MB" if grew else "")))
 
     labels = data / "train-labels-idx1-ubyte.gz"
-    for what, blob in test_hostile.broken_idx().items():
+    for what, blob in hostile.broken_idx().items():
         d = work / "idx"
         d.mkdir()
         (d / "train-images-idx3-ubyte").write_bytes(blob)
@@ -255,13 +252,13 @@ def record_files(work: Path, data: Path, tiny_run: Path, repeat: int, examples: 
 
     folder = work / "images"
     folder.mkdir()
-    good = test_hostile.odd_mode_images(np.random.default_rng(0))
+    good = hostile.odd_mode_images(np.random.default_rng(0))
     for name, img in good.items():
         img.save(folder / name)
     png = (folder / "L.png").read_bytes()
     broken = {"zero bytes": b"", "truncated PNG": png[:len(png) // 2], "text named .png": b"hello\n",
-              "PNG header declaring 100000x100000": test_hostile.png_declaring(100_000, 100_000),
-              "PNG header declaring 1x64000001": test_hostile.png_declaring(1, 64_000_001),
+              "PNG header declaring 100000x100000": hostile.png_declaring(100_000, 100_000),
+              "PNG header declaring 1x64000001": hostile.png_declaring(1, 64_000_001),
               "pickle named .jpg": __import__("pickle").dumps(payload)}
     for name, blob in broken.items():
         (folder / (name.replace(" ", "_") + ".png")).write_bytes(blob)
@@ -287,26 +284,26 @@ def record_files(work: Path, data: Path, tiny_run: Path, repeat: int, examples: 
 
 def record_fuzz(work: Path, tiny_run: Path, examples: int) -> list[Row]:
     rows: list[Row] = []
-    fuzz = settings(test_fuzz.FUZZ, max_examples=examples)
+    budget = settings(fuzz.FUZZ, max_examples=examples)
     targets = {
-        "IDX reader": (st.one_of(test_fuzz.idx_files(), st.binary(max_size=200)),
+        "IDX reader": (st.one_of(fuzz.idx_files(), st.binary(max_size=200)),
                        lambda p, blob: (p.write_bytes(blob), read_idx(p))),
-        "image-folder loader": (st.lists(st.one_of(test_fuzz.image_bytes(), st.binary(max_size=64)),
+        "image-folder loader": (st.lists(st.one_of(fuzz.image_bytes(), st.binary(max_size=64)),
                                          min_size=1, max_size=3),
                                 lambda p, blobs: ([(p.parent / f"{i}.img").write_bytes(b) for i, b in enumerate(blobs)],
                                                   load_folder(p.parent, 8))),
         "checkpoint loader (GAN.from_checkpoint)": (
-            st.one_of(test_fuzz.damaged_checkpoints(rundir.checkpoint_path(tiny_run)), st.binary(max_size=100)),
+            st.one_of(fuzz.damaged_checkpoints(RunDir(tiny_run).checkpoint()), st.binary(max_size=100)),
             lambda p, blob: (p.write_bytes(blob), GAN.from_checkpoint(p).sample(2, seed=0))),
         "resume (stored config + Trainer)": (
-            test_fuzz.damaged_checkpoints(rundir.checkpoint_path(tiny_run)),
+            fuzz.damaged_checkpoints(RunDir(tiny_run).checkpoint()),
             lambda p, blob: resume_from(p, blob)),
     }
     for name, (strategy, load) in targets.items():
         ok = collections.Counter()
         n = examples if "resume" not in name else max(examples // 4, 1)
 
-        @settings(fuzz, max_examples=n)
+        @settings(budget, max_examples=n)
         @given(strategy)
         def run(value):
             with tempfile.TemporaryDirectory() as d:
@@ -325,15 +322,15 @@ def record_fuzz(work: Path, tiny_run: Path, examples: int) -> list[Row]:
 
 def resume_from(path: Path, blob: bytes) -> None:
     run = path.parent / "run"
-    rundir.checkpoint_path(run).parent.mkdir(parents=True)
-    rundir.checkpoint_path(run).write_bytes(blob)
+    RunDir(run).checkpoint().parent.mkdir(parents=True)
+    RunDir(run).checkpoint().write_bytes(blob)
     Trainer(stored_config(run), run, resume=True, progress=False)
 
 
 # -- disk --------------------------------------------------------------------------------------
 def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
     rows: list[Row] = []
-    for failure, (target, fake, reason) in test_disk.FAILURES.items():
+    for failure, (target, fake, reason) in disk.FAILURES.items():
         ok = collections.Counter()
         for i in range(repeat):
             path = work / f"disk-{i}" / "last.safetensors"
@@ -342,7 +339,7 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
                     "tempfile.mkstemp": tempfile.mkstemp}[target]
             module, attr = target.split(".")
             if failure == "write ENOSPC":
-                fake = lambda fd, mode, real=real: test_disk.FailingFile(real(fd, mode))  # noqa: E731
+                fake = lambda fd, mode, real=real: disk.FailingFile(real(fd, mode))  # noqa: E731
             setattr(sys.modules[module], attr, fake)
             try:
                 atomic_write(path, b"new" * 1000)
@@ -356,7 +353,7 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
         rows.append((f"atomic_write fails at {failure} (injected)", repeat, outcome(ok)))
 
     def resume_refused(run: Path, reason: str, subprocess_limit: int | None = None) -> str:
-        before = rundir.checkpoint_path(run).read_bytes()
+        before = RunDir(run).checkpoint().read_bytes()
         if subprocess_limit:
             proc = subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(run), "--steps", "50",
                                    "--quiet"], capture_output=True, text=True, cwd=ROOT,
@@ -365,11 +362,11 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
             code, out = proc.returncode, proc.stderr
         else:
             code, out = run_cli(["train", "--resume", str(run), "--steps", "50", "--quiet"])
-        intact = rundir.checkpoint_path(run).read_bytes() == before and not faults.temp_files(run)
+        intact = RunDir(run).checkpoint().read_bytes() == before and not faults.temp_files(run)
         said = f"{reason}; the previous file is intact" in out and out.startswith("error: cannot write")
         return f"exit {code}, said '{reason}; the previous file is intact': {said}, checkpoint intact: {intact}"
 
-    mount = test_disk.can_mount()
+    mount = disk.can_mount()
     if mount:
         ok = collections.Counter()
         for i in range(repeat):
@@ -385,7 +382,7 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
         ok = collections.Counter()
         for i in range(repeat):
             run = Path(shutil.copytree(tiny_run, work / f"ro-{i}"))
-            ckpts = rundir.checkpoint_path(run).parent
+            ckpts = RunDir(run).checkpoint().parent
             subprocess.run(["mount", "--bind", str(ckpts), str(ckpts)], check=True)
             subprocess.run(["mount", "-o", "remount,bind,ro", str(ckpts)], check=True)
             try:
@@ -398,7 +395,7 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
     ok = collections.Counter()
     for i in range(repeat):
         run = Path(shutil.copytree(tiny_run, work / f"fsize-{i}"))
-        ok[resume_refused(run, "File too large", rundir.checkpoint_path(run).stat().st_size // 2)] += 1
+        ok[resume_refused(run, "File too large", RunDir(run).checkpoint().stat().st_size // 2)] += 1
     rows.append(("file-size limit (RLIMIT_FSIZE) at half a checkpoint: --resume in a subprocess", repeat, outcome(ok)))
     return rows
 
@@ -417,7 +414,7 @@ def record_server(tiny_run: Path, requests: int = 2000) -> list[Row]:
 def record_overhead(work: Path, data: Path) -> list[Row]:
     """Time the per-step check alone and a whole training step (best of several rounds: the
     machine may be shared)."""
-    from ganforge.health import nonfinite
+    from ganforge.training.health import nonfinite
 
     rows: list[Row] = []
     torch.set_num_threads(1)  # timings on a shared machine: one thread does not spin-wait on the other
@@ -453,13 +450,13 @@ DESIGN = """## What ganforge promises, and how
   of interrupted writes and drops the metrics logged after the checkpoint's step (they are trained
   again), so `metrics.jsonl` holds every step once. SIGINT/SIGTERM stop after the current step,
   save, and exit with 128 + signal number; a second signal stops at once.
-- **Divergence.** After every step one fused check (`ganforge.health.nonfinite`: the two losses
+- **Divergence.** After every step one fused check (`ganforge.training.health.nonfinite`: the two losses
   and the norms of G's and D's weights, one device sync) looks for NaN or Inf. On divergence the
   loop rolls back to the last checkpoint on disk and halves both learning rates (recorded in
   `metrics.jsonl` as an `"event": "diverged"` record, and in the optimizer state of later
   checkpoints); after 3 roll-backs in one process it stops with `error: training diverged ...`,
   exit 2. `save_checkpoint` refuses any tensor holding NaN or Inf, so a diverged state never
-  replaces a good checkpoint. `ganforge.health.mode_collapse(record, num_classes)` turns an
+  replaces a good checkpoint. `ganforge.training.health.mode_collapse(record, num_classes)` turns an
   evaluation record (`classes_covered`, `recall`) into a warning.
 - **Hostile files.** Nothing is ever unpickled: checkpoints are parsed as safetensors plus JSON.
   The stored configuration is validated, and the weights' names, shapes and dtypes are compared
@@ -477,8 +474,9 @@ def write_doc(sections: dict[str, list[Row]], path: Path, seconds: float) -> Non
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {platform.machine()}, "
              f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}, "
              f"running as {'root' if os.geteuid() == 0 else 'a user'}; took {seconds / 60:.1f} min.",
-             "The CI tests (`tests/test_crash.py`, `test_health.py`, `test_hostile.py`, `test_fuzz.py`, "
-             "`test_disk.py`) run the same faults fewer times.", "", *DESIGN, ""]
+             "The CI tests (`tests/system/test_crash.py`, `test_fuzz.py`, `test_disk.py`, "
+             "`tests/unit/test_health.py`, `test_hostile.py`) run the same faults fewer times, "
+             "with the same helpers (`tests/harness/`).", "", *DESIGN, ""]
     for title, rows in sections.items():
         lines += [f"## {title}", "", "| fault or bad input | tried | outcome |", "|---|---:|---|"]
         lines += [f"| {fault} | {n} | {result} |" for fault, n, result in rows]

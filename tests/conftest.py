@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +11,9 @@ import torch
 from ganforge.config import preset
 from ganforge.data import BUNDLED_DIR
 from ganforge.data.idx import read_idx
+from harness.data import write_idx
 
 
-def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
-    data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """`ganforge ...` with test-only hooks, for tests/test_dist.py to launch under torchrun:
 
-    python -m torch.distributed.run --nproc_per_node=2 tests/dist_worker.py [--dump DIR] [--fail-at K] train ...
+    python -m torch.distributed.run --nproc_per_node=2 tests/harness/dist_worker.py [--dump DIR] [--fail-at K] train ...
 
 --dump DIR   each rank writes its final training state (G, D, G_ema, optimizers, noise RNG) to
              DIR/rank<R>.safetensors, so the test can compare what the ranks hold.

@@ -2,7 +2,7 @@
 
 Training runs in real subprocesses (`python -m ganforge train`) that are killed from outside at
 seeded random moments, or that kill themselves at an exact point of a checkpoint write: run this
-file as `python tests/faults.py POINT N -- TRAIN ARGS...` and the N-th checkpoint write dies with
+file as `python tests/harness/faults.py POINT N -- TRAIN ARGS...` and the N-th checkpoint write dies with
 SIGKILL at POINT (see `KILL_POINTS`).
 """
 
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = Path("checkpoints") / "last.safetensors"
 
 # Where a self-inflicted SIGKILL lands inside atomic_write of the checkpoint.
@@ -40,7 +40,7 @@ def train_args(data: Path, run: Path, resume: bool, steps: int = 100_000, width:
 
 
 def spawn(args: list[str], kill_point: str | None = None, nth: int = 1) -> subprocess.Popen:
-    prefix = [str(REPO / "tests" / "faults.py"), kill_point, str(nth), "--"] if kill_point else ["-m", "ganforge"]
+    prefix = [str(Path(__file__).resolve()), kill_point, str(nth), "--"] if kill_point else ["-m", "ganforge"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, *prefix, *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

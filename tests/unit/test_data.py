@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import write_idx
+from harness.data import write_idx
 from ganforge.data import load_dataset, to_float, to_uint8
 from ganforge.data import mnist
 from ganforge.data.idx import read_idx

@@ -16,7 +16,7 @@ from torch.testing import assert_close
 import ganforge
 from ganforge.checkpoint import load_checkpoint, unprefixed
 from ganforge.cli import cli
-from ganforge.config import PRESETS, TrainConfig, preset, validate
+from ganforge.config import TrainConfig, preset, validate
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_generator
 from ganforge.rundir import RunDir
@@ -180,7 +180,7 @@ def load_compare_menu():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "compare_menu.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_menu.py"
     spec = importlib.util.spec_from_file_location("compare_menu", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "playground_screenshot.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "playground_screenshot.py"
 spec = importlib.util.spec_from_file_location("playground_screenshot", SCRIPT)
 playground = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(playground)

@@ -25,8 +25,8 @@ from ganforge.errors import GanforgeError
 from ganforge.rundir import RunDir
 from ganforge.training import Trainer, train
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = ROOT / "tests" / "dist_worker.py"
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "tests" / "harness" / "dist_worker.py"
 LAUNCH_TIMEOUT_S = 120  # a hung job fails the test instead of the suite
 
 
@@ -36,7 +36,7 @@ def flags(data: Path) -> list[str]:
 
 
 def torchrun(*args: str, hooks: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """`torchrun --nproc_per_node=2 tests/dist_worker.py [hooks] args`, on a free port."""
+    """`torchrun --nproc_per_node=2 tests/harness/dist_worker.py [hooks] args`, on a free port."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(WORKER), *hooks, *args]

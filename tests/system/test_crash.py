@@ -16,7 +16,7 @@ from ganforge.checkpoint import load_checkpoint, unprefixed
 from ganforge.config import preset
 from ganforge.training import train
 
-import faults
+from harness import faults
 
 KILLS = 5  # random SIGKILLs (alternately while starting and while training); 3 more at exact points below
 
