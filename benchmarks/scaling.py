@@ -2,8 +2,8 @@
 
     python benchmarks/scaling.py [--minutes 0.5] [--batch-sizes 64,256] [--out results.json]
 
-For each global batch size it runs `ganforge train` (default preset: conditional MLP, bundled
-digits) for a fixed wall-clock budget, three ways, and reports images per second: G steps x
+For each global batch size it runs `ganforge train` (the default preset: the conditional dcgan
+pair; bundled digits) for a fixed wall-clock budget, three ways, and reports images per second: G steps x
 global batch / training seconds, as the final checkpoint records them (start-up excluded):
 
     1 proc x 1 thread     the baseline one worker
