@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -123,3 +124,29 @@ def test_training_skips_evaluation_of_non_digit_data(tiny_config, tmp_path, capl
 def test_presets_choose_the_evaluation_cadence(name, every):
     from ganforge.config import preset
     assert preset(name).eval_every == every
+
+
+def test_in_training_evaluation_warns_when_one_class_is_made(tiny_config, tiny_digits, tmp_path, caplog):
+    # A generator that draws real ones whatever it is asked: the classifier sees one class, and the
+    # class-coverage half of the mode-collapse warning fires.
+    from ganforge.data import load_dataset, to_float
+    from ganforge.generator import GAN
+    from ganforge.rundir import RunDir
+    from ganforge.training.evaluation import InTrainingEval
+
+    data = load_dataset(str(tiny_digits))
+    ones = to_float(data.images[data.labels == 1])
+
+    class OnlyOnes(torch.nn.Module):
+        def forward(self, z, labels):
+            return ones[torch.arange(len(z)) % len(ones)]
+
+    cfg = tiny_config.replace(num_classes=10, eval_every=1)
+    gan = GAN(OnlyOnes(), torch.nn.Identity(), cfg.model, data.class_names)
+    (tmp_path / "run").mkdir()
+    evaluation = InTrainingEval(cfg, RunDir(tmp_path / "run"), 10, rank=0, world=1)
+    with caplog.at_level("WARNING", logger="ganforge"):
+        evaluation(gan, step=7, device=torch.device("cpu"))
+    assert "possible mode collapse at step 7: samples cover 1 of 10 classes" in caplog.text
+    (record,) = RunDir(tmp_path / "run").read_metrics()
+    assert record["eval"]["classes_covered"] == 1
