@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, override, preset
+from ganforge.config import (AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, changes_from_options,
+                             override, preset)
 from ganforge.errors import GanforgeError
 
 
@@ -21,10 +22,6 @@ def _betas(value: str | None):
     except ValueError:
         raise click.BadParameter(f"expected two numbers like 0.5,0.999 (got {value!r})") from None
     return (b1, b2)
-
-
-# Flags whose TrainConfig/ModelConfig field has another name; the rest are spelled alike.
-FIELD_OF = {"resolution": "img_resolution"}
 
 
 @click.command("train")
@@ -69,6 +66,8 @@ FIELD_OF = {"resolution": "img_resolution"}
 @click.option("--eval-every", type=int, help="Steps between evaluations; 0 turns them off.")
 @click.option("--eval-reference", help="Reference for --eval-every: 'mnist-test' (default for 28x28 grey "
               "data) or a directory of images like the training data.")
+@click.option("--tensorboard/--no-tensorboard", default=None,
+              help="Also log to RUN/tensorboard (needs: pip install 'ganforge[tensorboard]').")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -79,10 +78,8 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     from ganforge.dist import is_main
     from ganforge.training import Interrupted, resolve, train
 
-    given = {FIELD_OF.get(k, k): v for k, v in flags.items()
-             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    if "conditional" in given:
-        given["num_classes"] = None if given.pop("conditional") else 0
+    given = changes_from_options({k: v for k, v in flags.items()
+                                  if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE})
     if resume is not None:
         if ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE:
             raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
