@@ -201,6 +201,7 @@ def test_torchrun_environment_is_read_and_checked(monkeypatch):
 @pytest.mark.parametrize("cuda, mps, want", [(False, True, "mps"), (False, False, "cpu"), (True, True, "cuda")])
 def test_auto_device_prefers_cuda_then_mps(monkeypatch, cuda, mps, want):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(cuda))
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     assert dist.device_for("auto").type == want
 
