@@ -31,6 +31,9 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
+    def __fspath__(self) -> str:  # a RunDir goes wherever a path does: ganforge.load(run), Path(run)
+        return str(self.path)
+
     @property
     def config(self) -> Path:
         return self.path / "config.json"

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from ganforge.config import (AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, changes_from_options,
-                             override, preset)
-from ganforge.errors import GanforgeError
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS
 
 
 def _betas(value: str | None):
@@ -74,21 +71,13 @@ def _betas(value: str | None):
 @click.pass_context
 def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
-    from ganforge.checkpoint import stored_config
     from ganforge.dist import is_main
     from ganforge.training import Interrupted, resolve, train
+    from ganforge.training.api import configure
 
-    given = changes_from_options({k: v for k, v in flags.items()
-                                  if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE})
-    if resume is not None:
-        if ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE:
-            raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
-        if out is not None and Path(out).resolve() != Path(resume).resolve():
-            raise GanforgeError("--out and --resume name different directories; give only --resume RUN")
-        cfg, run = override(stored_config(resume), given, resuming=True), Path(resume)
-    else:
-        cfg = override(preset(preset_name), given)
-        run = out or Path("runs") / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    preset_given = ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE
+    cfg, run = configure(given, out, preset_name if preset_given or resume is None else None, resume)
 
     if dry_run:
         resolved, data = resolve(cfg)
