@@ -20,11 +20,11 @@ from ganforge.checkpoint import check_weights, checkpoint_config, load_checkpoin
 from ganforge.config import TrainConfig
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
-from ganforge.files import atomic_write, write_json
+from ganforge.files import write_json
 from ganforge.game import Game
 from ganforge.generator import GAN
-from ganforge.outputs import png_bytes, save_grid
-from ganforge.plots import loss_plot
+from ganforge.outputs import save_grid
+from ganforge.plots import loss_figure, save_png
 from ganforge.rundir import RunDir
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
@@ -79,7 +79,8 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._n_sum, self._log_mark = 0, self.state.elapsed_s
         self._wrap_for_training()
-        self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device)
+        self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device,
+                       config=self.cfg)
         self.eval = InTrainingEval(self.cfg, self.run, len(self.class_names), self.rank, self.world)
         dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
 
@@ -133,7 +134,7 @@ class Trainer:
 
     def save_final_plots(self) -> None:
         if self.is_main:
-            atomic_write(self.run.loss_plot, png_bytes(loss_plot(self.run.read_metrics())))
+            save_png(loss_figure(self.run.read_metrics()), self.run.loss_plot)
             images = self.gan.class_sheet(SHEET_COLUMNS, self.cfg.seed + SHEET_SEED)
             save_grid(self.run.class_sheet, images, SHEET_COLUMNS, scale=2)
 
