@@ -87,13 +87,13 @@ def _column(records: list[dict], key: str, within: str | None = None) -> tuple[l
 
 def draw_losses(ax: Axes, records: list[dict]) -> None:
     """loss_d and loss_g by step: the raw interval means faint, their EMA solid."""
-    _style(ax, "losses", "step", "loss")
+    _style(ax, "losses (faint: raw, solid: smoothed)", "step", "loss")
     drawn = False
     for key, color in zip(("loss_d", "loss_g"), COLORS):
         steps, values = _column(records, key)
         if steps:
             ax.plot(steps, values, color=color, alpha=0.3, linewidth=1)
-            ax.plot(steps, smooth(values), color=color, linewidth=2, label=f"{key} (smoothed)")
+            ax.plot(steps, smooth(values), color=color, linewidth=2, label=key)
             drawn = True
     if drawn:
         ax.legend(loc="best")
