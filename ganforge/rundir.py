@@ -62,6 +62,10 @@ class RunDir:
     def report(self) -> Path:
         return self.path / "report.png"
 
+    @property
+    def tensorboard(self) -> Path:  # event files, with --tensorboard
+        return self.path / "tensorboard"
+
     def checkpoint(self, name: str = "last") -> Path:
         return self.checkpoints / f"{name}.safetensors"
 

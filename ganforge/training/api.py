@@ -106,4 +106,5 @@ class Trainer(loop.Trainer):
         if exc_type is None:
             self.finish()
         else:
+            self.close_logs()
             self._group.close()

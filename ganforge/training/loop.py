@@ -23,12 +23,13 @@ from ganforge.errors import GanforgeError
 from ganforge.files import write_json
 from ganforge.game import Game
 from ganforge.generator import GAN
-from ganforge.outputs import save_grid
+from ganforge.outputs import grid, save_grid
 from ganforge.plots import loss_figure, save_png
 from ganforge.rundir import RunDir
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
+from ganforge.training.tensorboard import TensorBoardLog
 from ganforge.training.state import build_state, ema_update, resolve
 
 log = logging.getLogger("ganforge")
@@ -82,6 +83,7 @@ class Trainer:
         self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device,
                        config=self.cfg)
         self.eval = InTrainingEval(self.cfg, self.run, len(self.class_names), self.rank, self.world)
+        self.tensorboard = TensorBoardLog(self.run.tensorboard) if self.cfg.tensorboard and self.is_main else None
         dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
 
     def _checked_run_dir(self, resume: bool) -> tuple[dict, dict] | None:
@@ -130,6 +132,8 @@ class Trainer:
         if self.is_main:
             images = self.gan.class_sheet(GRID_COLUMNS, self.cfg.seed + GRID_SEED, GRID_MAX_ROWS)
             save_grid(path, images, GRID_COLUMNS, scale=2)
+            if self.tensorboard:
+                self.tensorboard.grid(self.state.step, grid(images, GRID_COLUMNS))
         return path
 
     def save_final_plots(self) -> None:
@@ -144,6 +148,8 @@ class Trainer:
         seconds, best = self.eval(self.gan, self.state.step, self.device)
         if best:
             self.save_checkpoint("best")
+        if self.tensorboard and self.eval.last_record:
+            self.tensorboard.record(self.eval.last_record)
         return seconds
 
     # -- the loop --------------------------------------------------------------------------------
@@ -256,6 +262,8 @@ class Trainer:
                   "img_per_s": round(self._n_sum * cfg.batch_size * cfg.n_dis / seconds, 1)}
         if self.is_main:
             self.run.append_metrics(record)
+            if self.tensorboard:
+                self.tensorboard.record(record)
         self._sums, self._n_sum, self._log_mark = {}, 0, s.elapsed_s
         return record
 
@@ -271,6 +279,7 @@ class Trainer:
     def interrupted(self, stop: StopRequest) -> None:
         """After a loop that a signal ended: save, then raise Interrupted saying how to go on."""
         self.save_checkpoint()
+        self.close_logs()
         raise Interrupted(f"stopped by {stop.signal.name} at step {self.state.step}; checkpoint saved "
                           f"to {self.run.checkpoint()}; continue with --resume {self.run.path}",
                           stop.signal.value)
@@ -282,7 +291,12 @@ class Trainer:
         self.save_checkpoint()
         self.save_samples()
         self.save_final_plots()
+        self.close_logs()
         return self.run.path
+
+    def close_logs(self) -> None:
+        if self.tensorboard:
+            self.tensorboard.close()
 
     def train(self) -> Path:
         """Train to the end of the budget; returns the run directory."""
