@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import ganforge  # noqa: E402
 from ganforge.config import preset  # noqa: E402
-from ganforge.outputs import png_bytes  # noqa: E402
-from ganforge.plots import line_plot  # noqa: E402
+from ganforge.plots import curves_figure, save_png  # noqa: E402
 from ganforge.metrics import evaluate_generator  # noqa: E402
 from ganforge.training import train  # noqa: E402
 
@@ -99,8 +98,8 @@ def main() -> None:
         series[f"{name} FID"] = ([r["minutes"] for r in mine], [r["fid"] for r in mine])
         if mine and mine[0]["class_accuracy"] is not None:
             series[f"{name} acc x100"] = ([r["minutes"] for r in mine], [100 * r["class_accuracy"] for r in mine])
-    plot = line_plot(series, "FID (lower is better) and class accuracy x100 against training minutes")
-    (args.out.parent / "quality_per_minute.png").write_bytes(png_bytes(plot))
+    plot = curves_figure(series, "FID (lower is better) and class accuracy x100", "training minutes", "score")
+    save_png(plot, args.out.parent / "quality_per_minute.png")
     print(f"wrote {args.out}")
 
 

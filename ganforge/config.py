@@ -8,6 +8,7 @@ loop. Both serialise to plain JSON (`to_dict` / `from_dict`) for `config.json` a
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -17,7 +18,7 @@ from ganforge.errors import GanforgeError
 NETS = ("mlp", "dcgan", "resnet")
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple GPUs
 BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed backend under torchrun; auto: nccl on CUDA
 AMPS = ("off", "bf16")
 
@@ -77,6 +78,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     eval_every: int = 2000  # 0 = no evaluation during training
     eval_reference: str | None = None  # None: the bundled MNIST test features for 1x28x28 data
+    tensorboard: bool = False  # also log scalars and sample grids to RUN/tensorboard (rank 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,7 +130,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 BUDGET = ("steps", "epochs", "minutes")
 # What may change when continuing a run: the budget, and how (not what) it computes.
-RESUMABLE = frozenset({"device", "backend", "sync_bn", "amp", "compile", *BUDGET})
+RESUMABLE = frozenset({"device", "backend", "sync_bn", "amp", "compile", "tensorboard", *BUDGET})
+# Option names (command-line flags in snake_case) whose config field has another name or meaning.
+ALIASES = {"resolution": "img_resolution", "conditional": "num_classes"}
 
 
 def preset(name: str) -> TrainConfig:
@@ -141,6 +145,25 @@ def flag(field_name: str) -> str:
     """The command-line flag that sets a config field (messages name what the user typed)."""
     return {"num_classes": "--conditional/--unconditional", "img_resolution": "--resolution"}.get(
         field_name, "--" + field_name.replace("_", "-"))
+
+
+def changes_from_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Options named like the command-line flags (`lr_g`, `resolution`, `conditional`) -> config
+    field changes, so the CLI and `ganforge.train(**options)` speak one language. Field names are
+    accepted too; anything else is an error that names the closest option."""
+    known = {f.name for cls in (TrainConfig, ModelConfig) for f in fields(cls)} - {"model"}
+    changes = {}
+    for name, value in options.items():
+        field_name = ALIASES.get(name, name)
+        if field_name not in known:
+            close = difflib.get_close_matches(name, sorted(known | set(ALIASES)), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise GanforgeError(f"unknown option {name!r}; {hint}options are the train command's flags "
+                                "in snake_case (lr_g, batch_size, ...)")
+        if name == "conditional":  # True: as many classes as the data has; False: unconditional
+            value = None if value else 0
+        changes[field_name] = value
+    return changes
 
 
 def override(cfg: TrainConfig, changes: dict[str, Any], *, resuming: bool = False) -> TrainConfig:
@@ -246,6 +269,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(isinstance(cfg.sync_bn, bool), f"sync_bn must be true or false (got {cfg.sync_bn!r})")
     _require(cfg.amp in AMPS, f"amp must be one of {', '.join(AMPS)} (got {cfg.amp!r})")
     _require(isinstance(cfg.compile, bool), f"compile must be true or false (got {cfg.compile!r})")
+    _require(isinstance(cfg.tensorboard, bool), f"tensorboard must be true or false (got {cfg.tensorboard!r})")
     _require(any(b is not None for b in (cfg.steps, cfg.epochs, cfg.minutes)),
              "no training budget: give --steps, --epochs or --minutes")
     if cfg.steps is not None:

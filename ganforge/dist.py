@@ -63,18 +63,25 @@ def is_main() -> bool:
 
 def device_for(name: str) -> torch.device:
     """The device this process trains on; under torchrun each process of a node takes GPU
-    LOCAL_RANK. "auto" means CUDA when PyTorch sees a GPU, else the CPU."""
+    LOCAL_RANK. "auto" means CUDA when PyTorch sees a GPU, else Apple's mps when present, else
+    the CPU."""
     local_rank = env().local_rank
     if name not in DEVICES:
         raise GanforgeError(f"device must be one of {', '.join(DEVICES)} (got {name!r})")
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+    if name == "mps" and not mps_available():
+        raise GanforgeError("--device mps asked for, but PyTorch sees no Apple GPU (mps); use --device cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise GanforgeError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
     if name == "cuda" and local_rank >= torch.cuda.device_count():
         raise GanforgeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} GPU(s); "
                             "start at most one process per GPU (torchrun --nproc_per_node)")
     return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
+
+
+def mps_available() -> bool:
+    return torch.backends.mps.is_available()
 
 
 def backend_for(device: torch.device, requested: str = "auto") -> str:

@@ -16,8 +16,9 @@ from typing import Sequence
 import torch
 
 from ganforge.checkpoint import read_model
-from ganforge.config import ModelConfig
-from ganforge.data import to_uint8
+from ganforge import police
+from ganforge.config import ModelConfig, TrainConfig
+from ganforge.data import to_float, to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
 
@@ -44,10 +45,12 @@ class GAN:
 
     def __init__(self, generator: torch.nn.Module, discriminator: torch.nn.Module, model: ModelConfig,
                  class_names: list[str], step: int = 0, path: Path | None = None,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", config: TrainConfig | None = None):
         self.generator, self.discriminator = generator, discriminator
         self.model, self.class_names, self.step, self.path = model, class_names, step, path
         self.device = torch.device(device)
+        self.config = config  # how it was trained (loss, data), when known
+        self._police_reference: tuple[torch.Tensor, str] | str | None = None  # see police_reference
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, name: str = "last", device: str | torch.device = "cpu") -> GAN:
@@ -57,7 +60,7 @@ class GAN:
         G.load_state_dict(stored.generator, strict=True)  # names and shapes checked by read_model
         D.load_state_dict(stored.discriminator, strict=True)
         return cls(G.eval().to(device), D.eval().to(device), model, stored.class_names, stored.step,
-                   stored.path, device)
+                   stored.path, device, stored.config)
 
     @property
     def conditional(self) -> bool:
@@ -66,6 +69,11 @@ class GAN:
     @property
     def num_classes(self) -> int:
         return self.model.num_classes
+
+    @property
+    def loss(self) -> str | None:
+        """The loss D was trained with, which decides what its scores mean (see ganforge.police)."""
+        return self.config.loss if self.config is not None else None
 
     def labels_for(self, n: int, labels: Labels) -> torch.Tensor | None:
         """Validate `labels` (None, one class, or n classes) into an int64 tensor (n,) or None;
@@ -108,14 +116,42 @@ class GAN:
             return G(z.to(self.device), y)
 
     @torch.no_grad()
-    def verdict(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """The discriminator's probability that each float image (n, C, H, W) is real."""
+    def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's raw score (its logit) for each float image (n, C, H, W) in [-1, 1], a batch at a
+        time; what it means depends on the loss (`police` says, and ranks it)."""
         if labels is not None and labels.is_floating_point():
             labels = labels.argmax(dim=1)  # D knows whole classes only: judge a mix as its main class
+        if self.conditional and labels is None:
+            raise GanforgeError("this model is conditional: its D judges an image as one class; "
+                                "give the labels too")
         y = labels.to(self.device) if labels is not None and self.conditional else None
         with evaluating(self.discriminator) as D:
-            logits, _ = D(images.to(self.device), y)
-        return torch.sigmoid(logits)
+            return torch.cat([D(images[i:i + SAMPLE_BATCH].to(self.device),
+                                None if y is None else y[i:i + SAMPLE_BATCH])[0]
+                              for i in range(0, len(images), SAMPLE_BATCH)]).float()
+
+    def verdict(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """sigmoid(D's score): D's probability that the image is real under the bce and minimax
+        losses, but not a probability under hinge, lsgan or wgan-gp; `police` ranks instead."""
+        return torch.sigmoid(self.score(images, labels))
+
+    def police_reference(self) -> tuple[torch.Tensor, str] | str:
+        """(D's scores on the police's fixed batch of real images, the batch's name), computed
+        once per GAN (a checkpoint's D does not change), or why there is no such batch."""
+        if self._police_reference is None:
+            ref = police.reference_images(self.config)
+            self._police_reference = ref if isinstance(ref, str) else (
+                self.score(to_float(ref.images), ref.labels).cpu(), ref.name)
+        return self._police_reference
+
+    def police(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> police.Verdict:
+        """The honest verdict on float images (n, C, H, W) in [-1, 1]: D's raw scores, each one's
+        percentile among D's scores on real images ("more real-looking than 73% of real digits"),
+        and what the score means under this model's loss."""
+        scores, ref = self.score(images, labels).cpu(), self.police_reference()
+        if isinstance(ref, str):
+            return police.Verdict(scores, None, police.meaning(self.loss), ref)
+        return police.Verdict(scores, police.percentile(scores, ref[0]), police.meaning(self.loss), ref[1])
 
     def images(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                batch_size: int = SAMPLE_BATCH) -> torch.Tensor:

@@ -1,76 +1,213 @@
-"""Curves of a run, drawn from its metrics.jsonl: the end-of-run loss plot and `ganforge report`."""
+"""Curves of a run, drawn with matplotlib from its metrics.jsonl records: loss.png at the end of
+training, `ganforge report`, benchmarks and notebooks all call these functions.
+
+Each returns a matplotlib `Figure` built without pyplot (no global figure registry, no display:
+the Agg canvas renders it), so a notebook shows it inline and `save_png` writes it atomically.
+
+    fig = loss_figure(RunDir("runs/digits").read_metrics())
+    save_png(fig, "loss.png")
+"""
 
 from __future__ import annotations
 
+import io
+import itertools
 import math
+from pathlib import Path
 from typing import Sequence
 
-from PIL import Image, ImageDraw
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from ganforge.generator import GAN
-from ganforge.outputs import grid, to_pil
+from ganforge.files import atomic_write
 
-REPORT_COLUMNS = 10
+SMOOTHING = 0.9  # EMA weight of the smoothed loss curves (TensorBoard's default slider is 0.6-0.9)
+DPI = 100
+# What real data scores on ganforge's evaluator: the 10,000 bundled MNIST training digits against
+# the MNIST test features (docs/metrics.md). A generator cannot be expected to beat these.
+REAL_DIGITS = {"fid": 0.135, "precision": 0.861, "recall": 0.866, "coverage": 0.930, "class_accuracy": 0.997}
+FIDELITY_DIVERSITY = ("precision", "recall", "coverage", "class_accuracy")
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
 
-COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-
-
-def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str,
-              size: tuple[int, int] = (640, 360)) -> Image.Image:
-    """A simple line chart of named (x, y) series with axes, min/max labels and a legend."""
-    w, h = size
-    left, right, top, bottom = 60, 16, 28, 36
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    draw.text((left, 8), title, fill="black")
-    pts = [(x, y) for xs, ys in series.values() for x, y in zip(xs, ys) if math.isfinite(y)]
-    if not pts:
-        draw.text((left, h // 2), "no data yet", fill="gray")
-        return img
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    sx = lambda x: left + (x - x0) / (x1 - x0) * (w - left - right)  # noqa: E731
-    sy = lambda y: h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)  # noqa: E731
-    draw.rectangle([left, top, w - right, h - bottom], outline="black")
-    draw.text((4, top), f"{y1:.3g}", fill="black")
-    draw.text((4, h - bottom - 10), f"{y0:.3g}", fill="black")
-    draw.text((left, h - bottom + 4), f"{x0:g}", fill="black")
-    draw.text((w - right - 40, h - bottom + 4), f"{x1:g}", fill="black")
-    for i, (name, (xs, ys)) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
-        line = [(sx(x), sy(y)) for x, y in zip(xs, ys) if math.isfinite(y)]
-        if len(line) > 1:
-            draw.line(line, fill=color, width=2)
-        elif line:
-            draw.ellipse([line[0][0] - 2, line[0][1] - 2, line[0][0] + 2, line[0][1] + 2], fill=color)
-        draw.text((left + 8 + 110 * i, h - 16), f"— {name}", fill=color)
-    return img
+Series = dict[str, tuple[Sequence[float], Sequence[float]]]
 
 
-def loss_plot(records: list[dict]) -> Image.Image:
-    """loss_d and loss_g against step, from metrics.jsonl records."""
-    logs = [r for r in records if "loss_d" in r]
-    steps = [r["step"] for r in logs]
-    return line_plot({k: (steps, [r[k] for r in logs]) for k in ("loss_d", "loss_g")}, "losses by step")
+def smooth(values: Sequence[float], weight: float = SMOOTHING) -> np.ndarray:
+    """Debiased exponential moving average (as TensorBoard draws it): the first points are not
+    pulled towards 0, and non-finite values are skipped rather than spreading NaN."""
+    out, avg, norm = np.empty(len(values)), 0.0, 0.0
+    for i, v in enumerate(values):
+        if math.isfinite(v):
+            avg, norm = weight * avg + (1 - weight) * v, weight * norm + (1 - weight)
+        out[i] = avg / norm if norm else math.nan
+    return out
 
 
-def report(gan: GAN, records: list[dict]) -> Image.Image:
-    """Loss curves, FID curve, fidelity/diversity curves and a per-class sheet, stacked."""
-    evals = [(r["step"], r["eval"]) for r in records if isinstance(r.get("eval"), dict)]
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
-    def curve(key: str) -> tuple[list, list]:
-        return [s for s, e in evals if key in e], [e[key] for s, e in evals if key in e]
 
-    panels = [loss_plot(records),
-              line_plot({"fid": curve("fid")}, "FID by step (lower is better)"),
-              line_plot({k: curve(k) for k in ("precision", "recall", "coverage", "class_accuracy")},
-                        "fidelity and diversity by step")]
-    sheet = to_pil(grid(gan.class_sheet(REPORT_COLUMNS, seed=0), REPORT_COLUMNS), scale=2).convert("RGB")
-    width = max(p.width for p in panels + [sheet])
-    canvas = Image.new("RGB", (width, sum(p.height for p in panels) + sheet.height), "white")
-    y = 0
-    for p in panels + [sheet]:
-        canvas.paste(p, ((width - p.width) // 2, y))
-        y += p.height
-    return canvas
+def png(fig: Figure, dpi: int = DPI) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    """Write `fig` as a PNG, atomically (a reader never sees half a file)."""
+    atomic_write(Path(path), png(fig, dpi))
+    return Path(path)
+
+
+def _style(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _empty(ax: Axes, what: str) -> None:
+    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="#777777")
+
+
+def _column(records: list[dict], key: str, within: str | None = None) -> tuple[list, list]:
+    """(steps, values) of `key` in the records (or in their `within` sub-dict) that have it."""
+    pts = [(r["step"], (r[within] if within else r)[key]) for r in records
+           if isinstance(r.get("step"), (int, float)) and (within is None or isinstance(r.get(within), dict))
+           and isinstance((r[within] if within else r).get(key), (int, float))]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def draw_losses(ax: Axes, records: list[dict]) -> None:
+    """loss_d and loss_g by step: the raw interval means faint, their EMA solid."""
+    _style(ax, "losses (faint: raw, solid: smoothed)", "step", "loss")
+    drawn = False
+    for key, color in zip(("loss_d", "loss_g"), COLORS):
+        steps, values = _column(records, key)
+        if steps:
+            ax.plot(steps, values, color=color, alpha=0.3, linewidth=1)
+            ax.plot(steps, smooth(values), color=color, linewidth=2, label=key)
+            drawn = True
+    if drawn:
+        ax.legend(loc="best")
+    else:
+        _empty(ax, "no losses logged yet")
+
+
+def draw_discriminator(ax: Axes, records: list[dict]) -> None:
+    """D's mean sigmoid(score) on real and fake batches: the two drift together towards the
+    middle when the game is balanced, and part for good when D wins."""
+    _style(ax, "the police: D on real and fake", "step", "mean sigmoid(D)")
+    drawn = False
+    for key, label, color in (("d_real", "D(x), real", COLORS[2]), ("d_fake", "D(G(z)), fake", COLORS[3])):
+        steps, values = _column(records, key)
+        if steps:
+            ax.plot(steps, values, color=color, alpha=0.3, linewidth=1)
+            ax.plot(steps, smooth(values), color=color, linewidth=2, label=label)
+            drawn = True
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.5, color="#999999", linestyle=":", linewidth=1)
+    if drawn:
+        ax.legend(loc="best")
+    else:
+        _empty(ax, "no D statistics logged yet")
+
+
+def draw_fid(ax: Axes, records: list[dict], floor: dict[str, float] | None) -> None:
+    """FID by step on a log axis (it falls by orders of magnitude), with real data's FID."""
+    _style(ax, "FID (lower is better)", "step", "FID")
+    steps, values = _column(records, "fid", "eval")
+    if not steps:
+        _empty(ax, "no evaluations logged (--eval-every)")
+        return
+    ax.plot(steps, values, color=COLORS[0], marker="o", markersize=3, linewidth=2, label="generator")
+    if floor and "fid" in floor:
+        ax.axhline(floor["fid"], color=COLORS[0], linestyle="--", linewidth=1,
+                   label=f"real digits ({floor['fid']:g})")
+    if all(v > 0 for v in values):
+        ax.set_yscale("log")
+    ax.legend(loc="best")
+
+
+def draw_fidelity(ax: Axes, records: list[dict], floor: dict[str, float] | None) -> None:
+    """Precision, recall, coverage and class accuracy by step, each with real data's value
+    dashed in its colour."""
+    _style(ax, "fidelity and diversity (higher is better)", "step", "score")
+    drawn = False
+    for key, color in zip(FIDELITY_DIVERSITY, COLORS[1:]):
+        steps, values = _column(records, key, "eval")
+        if not steps:
+            continue
+        ax.plot(steps, values, color=color, marker="o", markersize=3, linewidth=2, label=key.replace("_", " "))
+        if floor and key in floor:
+            ax.axhline(floor[key], color=color, linestyle="--", linewidth=1)
+        drawn = True
+    ax.set_ylim(-0.02, 1.02)
+    if drawn:
+        if floor:
+            ax.plot([], [], color="#555555", linestyle="--", linewidth=1, label="real digits")
+        ax.legend(loc="lower right")
+    else:
+        _empty(ax, "no evaluations logged (--eval-every)")
+
+
+def loss_figure(records: list[dict]) -> Figure:
+    """The end-of-run loss.png: losses beside D's view of real and fake."""
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(11, 3.8)
+        ax_loss, ax_d = fig.subplots(1, 2)
+        draw_losses(ax_loss, records)
+        draw_discriminator(ax_d, records)
+    return fig
+
+
+def metrics_figure(records: list[dict], floor: dict[str, float] | None = None) -> Figure:
+    """FID beside precision/recall/coverage/class accuracy; `floor`: what real data scores."""
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(11, 3.8)
+        ax_fid, ax_pr = fig.subplots(1, 2)
+        draw_fid(ax_fid, records, floor)
+        draw_fidelity(ax_pr, records, floor)
+    return fig
+
+
+def report_figure(records: list[dict], sheet: np.ndarray | None = None,
+                  floor: dict[str, float] | None = None, title: str | None = None) -> Figure:
+    """`ganforge report`: losses, D, FID and fidelity/diversity curves over a sample sheet
+    (a uint8 (H, W) or (H, W, 3) array, one row per class)."""
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(11, 8 + (4.5 if sheet is not None else 0))
+        rows = 3 if sheet is not None else 2
+        gs = fig.add_gridspec(rows, 2, height_ratios=[1, 1, 1.2][:rows])
+        draw_losses(fig.add_subplot(gs[0, 0]), records)
+        draw_discriminator(fig.add_subplot(gs[0, 1]), records)
+        draw_fid(fig.add_subplot(gs[1, 0]), records, floor)
+        draw_fidelity(fig.add_subplot(gs[1, 1]), records, floor)
+        if sheet is not None:
+            ax = fig.add_subplot(gs[2, :])
+            ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title("one row per class, fixed noise")
+            ax.axis("off")
+        if title:
+            fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def curves_figure(series: Series, title: str, xlabel: str, ylabel: str) -> Figure:
+    """Named (x, y) series on one labelled axis (benchmarks' comparisons)."""
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(8, 4.5)
+        ax = fig.subplots()
+        _style(ax, title, xlabel, ylabel)
+        for (name, (xs, ys)), color in zip(series.items(), itertools.cycle(COLORS)):
+            ax.plot(xs, ys, color=color, marker="o", markersize=3, linewidth=2, label=name)
+        if series:
+            ax.legend(loc="best")
+    return fig

@@ -31,6 +31,9 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
+    def __fspath__(self) -> str:  # a RunDir goes wherever a path does: ganforge.load(run), Path(run)
+        return str(self.path)
+
     @property
     def config(self) -> Path:
         return self.path / "config.json"
@@ -58,6 +61,10 @@ class RunDir:
     @property
     def report(self) -> Path:
         return self.path / "report.png"
+
+    @property
+    def tensorboard(self) -> Path:  # event files, with --tensorboard
+        return self.path / "tensorboard"
 
     def checkpoint(self, name: str = "last") -> Path:
         return self.checkpoints / f"{name}.safetensors"

@@ -10,7 +10,7 @@ import os
 import click
 
 from ganforge import __version__
-from ganforge.cli import evaluate, export, generate, interpolate, report, serve, train
+from ganforge.cli import evaluate, export, generate, interpolate, report, serve, timelapse, train
 from ganforge.cli.common import Group
 
 
@@ -22,7 +22,7 @@ def cli() -> None:
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
 
 
-for module in (train, generate, evaluate, report, serve, export, interpolate):
+for module in (train, generate, evaluate, report, timelapse, serve, export, interpolate):
     cli.add_command(module.command)
 
 

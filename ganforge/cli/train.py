@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, override, preset
-from ganforge.errors import GanforgeError
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS
 
 
 def _betas(value: str | None):
@@ -21,10 +19,6 @@ def _betas(value: str | None):
     except ValueError:
         raise click.BadParameter(f"expected two numbers like 0.5,0.999 (got {value!r})") from None
     return (b1, b2)
-
-
-# Flags whose TrainConfig/ModelConfig field has another name; the rest are spelled alike.
-FIELD_OF = {"resolution": "img_resolution"}
 
 
 @click.command("train")
@@ -69,29 +63,21 @@ FIELD_OF = {"resolution": "img_resolution"}
 @click.option("--eval-every", type=int, help="Steps between evaluations; 0 turns them off.")
 @click.option("--eval-reference", help="Reference for --eval-every: 'mnist-test' (default for 28x28 grey "
               "data) or a directory of images like the training data.")
+@click.option("--tensorboard/--no-tensorboard", default=None,
+              help="Also log to RUN/tensorboard (needs: pip install 'ganforge[tensorboard]').")
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
-    from ganforge.checkpoint import stored_config
     from ganforge.dist import is_main
     from ganforge.training import Interrupted, resolve, train
+    from ganforge.training.api import configure
 
-    given = {FIELD_OF.get(k, k): v for k, v in flags.items()
-             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    if "conditional" in given:
-        given["num_classes"] = None if given.pop("conditional") else 0
-    if resume is not None:
-        if ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE:
-            raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
-        if out is not None and Path(out).resolve() != Path(resume).resolve():
-            raise GanforgeError("--out and --resume name different directories; give only --resume RUN")
-        cfg, run = override(stored_config(resume), given, resuming=True), Path(resume)
-    else:
-        cfg = override(preset(preset_name), given)
-        run = out or Path("runs") / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    preset_given = ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE
+    cfg, run = configure(given, out, preset_name if preset_given or resume is None else None, resume)
 
     if dry_run:
         resolved, data = resolve(cfg)

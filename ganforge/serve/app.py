@@ -31,6 +31,7 @@ from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.generator import GAN, MAX_SEED, class_ends, interpolation, load
 from ganforge.outputs import png_bytes, to_pil
+from ganforge.police import meaning as police_meaning
 from ganforge.rundir import RunDir
 
 STATIC = Path(__file__).parent / "static"
@@ -91,7 +92,10 @@ class Playground:
 # -- responses (they document the API in its OpenAPI schema) ---------------------------------
 class Picture(BaseModel):
     image: str = Field(description="PNG as a data URL (data:image/png;base64,...), native resolution")
-    verdict: float = Field(description="the discriminator's probability that the image is real")
+    verdict: float = Field(description="sigmoid of D's score: a probability only for the bce and minimax losses")
+    score: float = Field(description="the discriminator's raw score (its meaning: /api/info score_meaning)")
+    realness: float | None = Field(description="percentage of a fixed batch of real images that D scores "
+                                   "lower: 73 = more real-looking than 73% of them; null without real images")
     label: int | None = Field(description="the class it was asked for (the nearer one while interpolating)")
 
 
@@ -130,6 +134,10 @@ class Info(BaseModel):
     img_channels: int
     img_resolution: int
     limits: Limits = Limits()
+    score_meaning: str = Field(description="what D's raw score means under the loss the model was trained with")
+    realness_against: str | None = Field(description="the real images realness ranks among (e.g. 'real "
+                                         "digits'); null: no realness, and `realness_missing` says why")
+    realness_missing: str | None = None
 
 
 class Series(BaseModel):
@@ -154,12 +162,22 @@ def data_url(image: torch.Tensor) -> str:
 
 def pictures(gan: GAN, z: torch.Tensor, labels: torch.Tensor | None) -> list[Picture]:
     images = gan.generate(z, labels)  # (n, C, H, W) in [-1, 1]
-    verdicts = gan.verdict(images, labels).tolist()
+    police = gan.police(images, labels)
+    realness = police.realness.tolist() if police.realness is not None else [None] * len(z)
     if labels is not None and labels.is_floating_point():
         labels = labels.argmax(dim=1)
     names = labels.tolist() if labels is not None else [None] * len(z)
-    return [Picture(image=data_url(img), verdict=round(v, 4), label=y)
-            for img, v, y in zip(to_uint8(images).cpu(), verdicts, names)]
+    return [Picture(image=data_url(img), verdict=round(v, 4), score=round(s, 4),
+                    realness=None if r is None else round(r, 1), label=y)
+            for img, v, s, r, y in zip(to_uint8(images).cpu(), torch.sigmoid(police.score).tolist(),
+                                       police.score.tolist(), realness, names)]
+
+
+def realness_reference(gan: GAN) -> dict[str, str | None]:
+    """What the model's realness ranks against, or why it has none (Info's two fields)."""
+    ref = gan.police_reference()
+    return {"realness_against": ref[1]} if isinstance(ref, tuple) else {"realness_against": None,
+                                                                          "realness_missing": ref}
 
 
 def metric_series(records: list[dict]) -> dict[str, Series]:
@@ -228,7 +246,8 @@ def create_app(run: str | Path) -> FastAPI:
         m = gan.model
         return Info(run=play.run.resolve().name, step=gan.step, net=m.net, z_dim=m.z_dim,
                     conditional=gan.conditional, class_names=gan.class_names,
-                    img_channels=m.img_channels, img_resolution=m.img_resolution)
+                    img_channels=m.img_channels, img_resolution=m.img_resolution,
+                    score_meaning=police_meaning(gan.loss), **realness_reference(gan))
 
     @app.get("/api/generate", response_model=Generated, summary="one image for a class and a seed")
     def generate(cls: Class = None, seed: Annotated[int | None, Query(

@@ -30,6 +30,7 @@ class InTrainingEval:
 
         self.cfg, self.run, self.num_classes_in_data = cfg, run, num_classes_in_data
         self.rank, self.world, self.reference, self.postfix = rank, world, None, {}
+        self.last_record: dict | None = None  # the newest evaluation's metrics record (rank 0)
         self.best_fid = min((r["eval"]["fid"] for r in run.read_metrics()
                              if isinstance(r.get("eval"), dict) and "fid" in r["eval"]), default=math.inf)
         if not cfg.eval_every:
@@ -63,7 +64,8 @@ class InTrainingEval:
         if not self.reference.digits:  # class predictions of the digit classifier mean nothing here
             result.pop("classes_covered", None)
             result.pop("class_kl", None)
-        self.run.append_metrics({"step": step, "eval": {k: round(v, 5) for k, v in result.items()}})
+        self.last_record = {"step": step, "eval": {k: round(v, 5) for k, v in result.items()}}
+        self.run.append_metrics(self.last_record)
         self.postfix = {"fid": f"{result['fid']:.3g}"}
         warning = mode_collapse({"step": step, **result}, self.num_classes_in_data)
         if warning:

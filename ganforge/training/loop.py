@@ -10,24 +10,26 @@ import math
 import signal
 import time
 from pathlib import Path
+from typing import Iterator
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ganforge import __version__, dist
 from ganforge.checkpoint import check_weights, checkpoint_config, load_checkpoint, save_checkpoint
 from ganforge.config import TrainConfig
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
-from ganforge.files import atomic_write, write_json
+from ganforge.files import write_json
 from ganforge.game import Game
 from ganforge.generator import GAN
-from ganforge.outputs import png_bytes, save_grid
-from ganforge.plots import loss_plot
+from ganforge.outputs import grid, save_grid
+from ganforge.plots import loss_figure, save_png
 from ganforge.rundir import RunDir
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
+from ganforge.training.tensorboard import TensorBoardLog
 from ganforge.training.state import build_state, ema_update, resolve
 
 log = logging.getLogger("ganforge")
@@ -73,10 +75,15 @@ class Trainer:
             if self.is_main:
                 self.run.remove_stale_temps()
                 self.run.drop_metrics_after(self.state.step)
-        self.rollbacks = 0
+        self.rollbacks, self._begun = 0, False
+        # The open log interval: summed stats, their count, and elapsed_s when it began.
+        self._sums: dict[str, torch.Tensor] = {}
+        self._n_sum, self._log_mark = 0, self.state.elapsed_s
         self._wrap_for_training()
-        self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device)
+        self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device,
+                       config=self.cfg)
         self.eval = InTrainingEval(self.cfg, self.run, len(self.class_names), self.rank, self.world)
+        self.tensorboard = TensorBoardLog(self.run.tensorboard) if self.cfg.tensorboard and self.is_main else None
         dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
 
     def _checked_run_dir(self, resume: bool) -> tuple[dict, dict] | None:
@@ -125,11 +132,13 @@ class Trainer:
         if self.is_main:
             images = self.gan.class_sheet(GRID_COLUMNS, self.cfg.seed + GRID_SEED, GRID_MAX_ROWS)
             save_grid(path, images, GRID_COLUMNS, scale=2)
+            if self.tensorboard:
+                self.tensorboard.grid(self.state.step, grid(images, GRID_COLUMNS))
         return path
 
     def save_final_plots(self) -> None:
         if self.is_main:
-            atomic_write(self.run.loss_plot, png_bytes(loss_plot(self.run.read_metrics())))
+            save_png(loss_figure(self.run.read_metrics()), self.run.loss_plot)
             images = self.gan.class_sheet(SHEET_COLUMNS, self.cfg.seed + SHEET_SEED)
             save_grid(self.run.class_sheet, images, SHEET_COLUMNS, scale=2)
 
@@ -139,6 +148,8 @@ class Trainer:
         seconds, best = self.eval(self.gan, self.state.step, self.device)
         if best:
             self.save_checkpoint("best")
+        if self.tensorboard and self.eval.last_record:
+            self.tensorboard.record(self.eval.last_record)
         return seconds
 
     # -- the loop --------------------------------------------------------------------------------
@@ -192,14 +203,26 @@ class Trainer:
                     "and %g (D); roll-back %d of %d", what, at, s.step, lrs[0][0], lrs[1][0],
                     self.rollbacks, DIVERGENCE_RETRIES)
 
-    def run_loop(self, stop: StopRequest) -> None:
+    def begin(self) -> None:
+        """Before the first step: a run directory always holds a checkpoint (resume and roll-back
+        need one) and its config. Idempotent, so `steps()` may be called again and again."""
+        if self._begun:
+            return
+        if self.state.step == 0:
+            self.save_checkpoint()
+        self.write_config()
+        self._begun = True
+
+    def iterate(self, stop: StopRequest, limit: float = math.inf) -> Iterator[dict[str, torch.Tensor]]:
+        """Train until step `limit` or the end of the budget, keeping the cadence of logs, sample
+        grids, checkpoints and evaluation; yields each step's detached stats. The log interval
+        carries over between calls, and time spent outside (a notebook plotting) is not counted."""
         s, cfg = self.state, self.cfg
-        limit = total_steps(cfg, self.order.per_epoch)
+        limit = min(limit, total_steps(cfg, self.order.per_epoch))
         budget_s = cfg.minutes * 60 if cfg.minutes is not None else math.inf
         bar = tqdm(total=None if math.isinf(limit) else int(limit), initial=s.step, unit="step",
                    disable=not self.progress, dynamic_ncols=True)
-        sums: dict[str, torch.Tensor] = {}
-        n_sum, t_last, start = 0, time.perf_counter(), time.perf_counter() - s.elapsed_s
+        start = time.perf_counter() - s.elapsed_s
         with bar:
             while s.step < limit and not self.stop_agreed(stop, time.perf_counter() - start >= budget_s):
                 stats = self.step()
@@ -207,36 +230,41 @@ class Trainer:
                 # Every rank must take the same branch, or the others wait in a collective forever.
                 if dist.agree_max([float(what is not None)], self.device)[0]:
                     self.roll_back(what or "another rank's step")
-                    sums, n_sum, t_last, bar.n = {}, 0, time.perf_counter(), s.step
+                    s.elapsed_s = time.perf_counter() - start
+                    self._sums, self._n_sum, self._log_mark, bar.n = {}, 0, s.elapsed_s, s.step
                     continue
                 for k, v in stats.items():
-                    sums[k] = sums[k] + v if k in sums else v
-                n_sum += 1
+                    self._sums[k] = self._sums[k] + v if k in self._sums else v
+                self._n_sum += 1
                 s.elapsed_s = time.perf_counter() - start
                 bar.update(1)
                 if s.step % cfg.log_every == 0:
-                    now = time.perf_counter()
-                    record = self.log_record(sums, n_sum, now - t_last)
+                    record = self.log_record()
                     bar.set_postfix({**{k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake",
                                                                          "img_per_s")},
                                      **self.eval.postfix}, refresh=False)
-                    sums, n_sum, t_last = {}, 0, now
                 if s.step % cfg.sample_every == 0:
                     self.save_samples()
                 if s.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
                 if self.eval.due(s.step):
-                    t_last += self.evaluate()  # img_per_s measures training, not evaluation
+                    self._log_mark += self.evaluate()  # img_per_s measures training, not evaluation
+                yield stats
 
-    def log_record(self, sums: dict[str, torch.Tensor], n_sum: int, seconds: float) -> dict:
-        """The interval's means (over its steps and all ranks) as a metrics.jsonl record."""
+    def log_record(self) -> dict:
+        """The interval's means (over its steps and all ranks) as a metrics.jsonl record; starts
+        the next interval."""
         s, cfg = self.state, self.cfg
-        means = dist.average(torch.stack([v.float() for v in sums.values()])) / n_sum
+        means = dist.average(torch.stack([v.float() for v in self._sums.values()])) / self._n_sum
+        seconds = max(s.elapsed_s - self._log_mark, 1e-9)
         record = {"step": s.step, "epoch": round(s.step * cfg.n_dis / self.order.per_epoch, 4),
-                  "time_s": round(s.elapsed_s, 2), **{k: round(float(v), 5) for k, v in zip(sums, means)},
-                  "img_per_s": round(n_sum * cfg.batch_size * cfg.n_dis / seconds, 1)}
+                  "time_s": round(s.elapsed_s, 2), **{k: round(float(v), 5) for k, v in zip(self._sums, means)},
+                  "img_per_s": round(self._n_sum * cfg.batch_size * cfg.n_dis / seconds, 1)}
         if self.is_main:
             self.run.append_metrics(record)
+            if self.tensorboard:
+                self.tensorboard.record(record)
+        self._sums, self._n_sum, self._log_mark = {}, 0, s.elapsed_s
         return record
 
     def stop_agreed(self, stop: StopRequest, over_budget: bool) -> bool:
@@ -248,21 +276,37 @@ class Trainer:
             stop.signal = signal.Signals(int(signum))
         return bool(signum or over)
 
-    def train(self) -> Path:
-        """Train to the end of the budget; returns the run directory."""
-        if self.state.step == 0:  # a run directory always holds a checkpoint: resume and roll-back need one
-            self.save_checkpoint()
-        self.write_config()
-        with StopRequest().installed() as stop:
-            self.run_loop(stop)
+    def interrupted(self, stop: StopRequest) -> None:
+        """After a loop that a signal ended: save, then raise Interrupted saying how to go on."""
         self.save_checkpoint()
-        if stop.signal:
-            raise Interrupted(f"stopped by {stop.signal.name} at step {self.state.step}; checkpoint saved "
-                              f"to {self.run.checkpoint()}; continue with --resume {self.run.path}",
-                              stop.signal.value)
+        self.close_logs()
+        raise Interrupted(f"stopped by {stop.signal.name} at step {self.state.step}; checkpoint saved "
+                          f"to {self.run.checkpoint()}; continue with --resume {self.run.path}",
+                          stop.signal.value)
+
+    def finish(self) -> Path:
+        """The end of a run: the last checkpoint, a sample grid, the loss plot and the per-class
+        sheet. Returns the run directory."""
+        self.begin()
+        self.save_checkpoint()
         self.save_samples()
         self.save_final_plots()
+        self.close_logs()
         return self.run.path
+
+    def close_logs(self) -> None:
+        if self.tensorboard:
+            self.tensorboard.close()
+
+    def train(self) -> Path:
+        """Train to the end of the budget; returns the run directory."""
+        self.begin()
+        with StopRequest().installed() as stop:
+            for _ in self.iterate(stop):
+                pass
+        if stop.signal:
+            self.interrupted(stop)
+        return self.finish()
 
 
 def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True) -> Path:

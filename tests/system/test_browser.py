@@ -36,6 +36,7 @@ def test_clicking_a_class_draws_a_new_image(tiny_run, chromium, tmp_path):
     for call in ("/api/info", "/api/generate?cls=0", "/api/generate?cls=7", "dims=2.5", "/api/grid",
                  "/api/interpolate", "/api/training", "/api/samples/latest"):
         assert call in calls
-    assert seen["verdict"].endswith("% real")
+    assert seen["verdict"].startswith("more real-looking than ")
+    assert seen["verdict"].endswith("% of real training images")
     assert seen["grid_pictures"] == 80 and seen["strip_pictures"] == 10  # 10 classes x 8, 10 steps
     assert 20_000 < shot.stat().st_size < 5_000_000  # a real screenshot, not a blank page

@@ -196,3 +196,17 @@ def test_torchrun_environment_is_read_and_checked(monkeypatch):
     monkeypatch.setenv("RANK", "one")
     with pytest.raises(GanforgeError, match="RANK='one' is not an integer"):
         dist.env()
+
+
+@pytest.mark.parametrize("cuda, mps, want", [(False, True, "mps"), (False, False, "cpu"), (True, True, "cuda")])
+def test_auto_device_prefers_cuda_then_mps(monkeypatch, cuda, mps, want):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(cuda))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert dist.device_for("auto").type == want
+
+
+def test_mps_without_an_apple_gpu_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(GanforgeError, match="no Apple GPU"):
+        dist.device_for("mps")

@@ -17,14 +17,17 @@ MAX_LINES = 400
 # use). Only cli/ and the top-level API reach into training/.
 GROUND = {"config", "errors", "files", "rundir", "checkpoint", "data", "nets", "losses", "augment", "game", "dist"}
 MAY_IMPORT = {
-    "generator": GROUND,
+    "police": GROUND,
+    "generator": GROUND | {"police"},
     "outputs": GROUND,
+    "timelapse": GROUND | {"outputs"},
     "metrics": GROUND | {"generator"},
     "plots": GROUND | {"generator", "outputs"},
     "export": GROUND | {"generator"},
-    "serve": GROUND | {"generator", "outputs", "metrics", "plots"},
+    "serve": GROUND | {"generator", "outputs", "metrics", "plots", "police"},
     "training": GROUND | {"generator", "outputs", "plots", "metrics", "training"},
-    "cli": GROUND | {"generator", "outputs", "plots", "metrics", "export", "serve", "training", "cli"},
+    "cli": GROUND | {"generator", "outputs", "plots", "metrics", "export", "serve", "training", "timelapse",
+                     "cli"},
     "__main__": {"cli"},
 }
 MAY_IMPORT[""] = set(MAY_IMPORT) | GROUND  # the package root: the public API, lazily
@@ -74,7 +77,7 @@ def test_no_import_cycles_between_floors():
     for module, path in modules().items():
         graph.setdefault(floor(module), set()).update(floor(t) for t in imports_of(path))
     for a, targets in graph.items():
-        for b in targets - {a, ""}:
+        for b in targets - {a, ""} if a else ():  # the root's imports are lazy, inside functions
             assert a not in graph.get(b, set()) or {a, b} <= GROUND, f"{a} and {b} import each other"
 
 

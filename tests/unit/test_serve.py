@@ -288,3 +288,17 @@ def test_serve_command_refuses_a_busy_port(tiny_run):
                                             ("0.0.0.0", False), ("192.168.1.5", False)])
 def test_only_loopback_hosts_count_as_private(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_pictures_carry_the_honest_police(client, gan):
+    out = client.get("/api/generate", params={"cls": 7, "seed": 42}).json()
+    z, y = gan.noise(1, 42), torch.tensor([7])
+    police = gan.police(gan.generate(z, y), y)
+    assert out["score"] == pytest.approx(float(police.score[0]), abs=1e-4)
+    assert out["realness"] == pytest.approx(float(police.realness[0]), abs=0.05)
+    assert out["verdict"] == pytest.approx(float(torch.sigmoid(police.score[0])), abs=1e-4)
+    info = client.get("/api/info").json()
+    assert info["realness_against"] == "real training images" and info["realness_missing"] is None
+    assert "above +1" in info["score_meaning"]  # the tiny run plays the default hinge game
+    grid = client.get("/api/grid", params={"rows": 2, "cols": 3}).json()["pictures"]
+    assert all(0 <= p["realness"] <= 100 for p in grid)

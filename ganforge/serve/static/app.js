@@ -28,19 +28,26 @@ function className(label) {
   return label === null ? "" : (state.info.class_names[label] ?? String(label));
 }
 
-function verdictNode(picture, withClass) {
+// The police's verdict: the rank of D's score among its scores on real images (a number every
+// loss supports), with the raw score and its meaning on hover; long: the full sentence.
+function verdictNode(picture, withClass, long = false) {
   const caption = document.createElement("figcaption");
   caption.className = "verdict";
-  const pct = Math.round(picture.verdict * 100);
+  const ranked = picture.realness !== null && picture.realness !== undefined;
+  const pct = Math.round(ranked ? picture.realness : picture.verdict * 100);
+  const info = state.info;
+  const short = ranked ? `${pct}%` : `score ${picture.score.toPrecision(3)}`;
   // In the interpolation strip the caption also names the nearer class, so it stays short.
-  caption.textContent = withClass && picture.label !== null ?
-    `${className(picture.label)} · ${pct}%` : `${pct}% real`;
-  caption.title = "the police (the discriminator): probability that this image is real";
+  caption.textContent = withClass && picture.label !== null ? `${className(picture.label)} · ${pct}%` :
+    long && ranked ? `more real-looking than ${pct}% of ${info.realness_against}` : short;
+  caption.title = (ranked ? `the police (the discriminator) finds this image more real-looking than ` +
+    `${pct}% of ${info.realness_against}. ` : `no realness rank: ${info.realness_missing}. `) +
+    `Raw score ${picture.score.toPrecision(3)}: ${info.score_meaning}.`;
   const bar = document.createElement("div");
   bar.className = "bar";
   const fill = document.createElement("span");
   fill.style.width = `${pct}%`;
-  fill.style.background = `hsl(${Math.round(120 * picture.verdict)}, 65%, 45%)`;
+  fill.style.background = `hsl(${Math.round(1.2 * pct)}, 65%, 45%)`;
   bar.append(fill);
   caption.append(bar);
   return caption;
@@ -64,7 +71,7 @@ async function generateOne() {
     $("image").src = out.image;
     $("image").dataset.seed = out.seed;
     $("image").dataset.label = out.label ?? "";
-    $("verdict").replaceWith(Object.assign(verdictNode(out, false), { id: "verdict" }));
+    $("verdict").replaceWith(Object.assign(verdictNode(out, false, true), { id: "verdict" }));
     if (state.dims === null) setSliders(out.z);
     showError(null);
   } catch (err) {

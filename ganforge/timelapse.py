@@ -1,0 +1,63 @@
+"""A run's growth as one animated GIF: the fixed-noise sample grids it saved (RUN/samples), oldest
+first, each frame captioned with its training step. The grids all come from the same noise, so
+the frames show the same would-be digits taking shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from ganforge.errors import GanforgeError
+from ganforge.outputs import write_gif
+from ganforge.rundir import RunDir
+
+BANNER_PX = 18  # the strip above each grid that holds its caption
+FONT_PX = 13
+HOLD_LAST = 8  # the finished grid stays up this many frames before the loop starts again
+
+
+def pick(n: int, most: int) -> list[int]:
+    """Up to `most` indices of n evenly spread, always keeping the first and the last."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+
+
+def caption(grid: Image.Image, text: str) -> Image.Image:
+    """`grid` under a black banner with white `text`."""
+    frame = Image.new(grid.mode, (grid.width, grid.height + BANNER_PX), 0)
+    frame.paste(grid, (0, BANNER_PX))
+    white = 255 if grid.mode == "L" else (255, 255, 255)
+    ImageDraw.Draw(frame).text((4, 2), text, fill=white, font=ImageFont.load_default(size=FONT_PX))
+    return frame
+
+
+def read_grid(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as img:
+            return img.convert("L" if img.mode in ("L", "1", "P", "LA") else "RGB")
+    except (OSError, UnidentifiedImageError) as e:
+        raise GanforgeError(f"{path} is not a readable PNG ({e}); delete it or re-save the grid") from None
+
+
+def timelapse(run: str | Path, out: str | Path, frame_ms: int = 200, max_frames: int = 100) -> int:
+    """Write the GIF `out` from the run's sample grids; returns the number of grids shown."""
+    grids = RunDir(run).sample_grids()
+    if not grids:
+        raise GanforgeError(f"{run} has no sample grids (samples/step-*.png); train it first, or lower "
+                            "--sample-every so training saves some")
+    chosen = [grids[i] for i in pick(len(grids), max_frames)]
+    frames = [caption(read_grid(path), f"step {step:,}") for step, path in chosen]
+    first = frames[0]
+    for (step, path), frame in zip(chosen, frames):
+        if (frame.size, frame.mode) != (first.size, first.mode):
+            raise GanforgeError(f"{path} is {frame.size[0]}x{frame.size[1]} {frame.mode}, unlike the run's other "
+                                f"grids ({first.size[0]}x{first.size[1]} {first.mode}); remove it")
+    frames += [frames[-1]] * HOLD_LAST
+    arrays = np.stack([np.asarray(f) for f in frames])  # (N, H, W) or (N, H, W, 3)
+    images = torch.from_numpy(arrays[:, None] if arrays.ndim == 3 else arrays.transpose(0, 3, 1, 2))
+    write_gif(Path(out), images.contiguous(), frame_ms)
+    return len(chosen)

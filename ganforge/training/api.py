@@ -1,0 +1,110 @@
+"""The Python API behind `ganforge.train` and `ganforge.Trainer`: the train command's options as
+keyword arguments (flags in snake_case: `lr_g=2e-4`, `conditional=False`), by the same rules
+(`config.override`), so a notebook or script trains exactly what the command line would.
+
+    run = ganforge.train(data="digits", minutes=2, out="runs/quick")    # a RunDir
+    with ganforge.Trainer(data="digits", steps=600, out="runs/nb") as trainer:
+        for stats in trainer.steps(100):                               # plot as it trains
+            print(stats["step"], stats["loss_d"], stats["d_real"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from ganforge import dist
+from ganforge.checkpoint import stored_config
+from ganforge.config import TrainConfig, changes_from_options, override, preset
+from ganforge.errors import GanforgeError
+from ganforge.rundir import RunDir
+from ganforge.training import loop
+from ganforge.training.signals import StopRequest
+
+DEFAULT_PRESET = "default"
+
+
+def configure(options: dict[str, Any], out: str | Path | None = None, preset_name: str | None = None,
+              resume: str | Path | None = None) -> tuple[TrainConfig, Path]:
+    """(config, run directory) for a new run of `preset_name` with `options`, or for continuing the
+    run `resume` (which keeps its own preset and model: only the budget and how it computes may
+    change). The command line and the Python API both come through here."""
+    changes = changes_from_options(options)
+    if resume is None:
+        name = preset_name or DEFAULT_PRESET
+        run = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return override(preset(name), changes), run
+    if preset_name is not None:
+        raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
+    if out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise GanforgeError("--out and --resume name different directories; give only --resume RUN")
+    return override(stored_config(resume), changes, resuming=True), Path(resume)
+
+
+def _options(data: str | Path | None, options: dict[str, Any]) -> dict[str, Any]:
+    return {**options, "data": str(data)} if data is not None else options
+
+
+def train(data: str | Path | None = None, *, out: str | Path | None = None, preset: str | None = None,
+          resume: str | Path | None = None, progress: bool = True, **options: Any) -> RunDir:
+    """Train to the end of the budget (`steps`, `epochs` or `minutes`; the preset's otherwise) and
+    return the run directory as a RunDir (a path-like: `ganforge.load(run)`, `run.read_metrics()`).
+    `data`, `out`, `preset` and the options mean what the train command's flags mean; `resume`
+    continues a run. Ctrl-C saves a checkpoint and raises `ganforge.training.Interrupted`."""
+    cfg, run = configure(_options(data, options), out, preset, resume)
+    return RunDir(loop.train(cfg, run, resume=resume is not None, progress=progress))
+
+
+class Trainer(loop.Trainer):
+    """Training a step at a time, for notebooks: `steps(n)` yields plain-float stats after each
+    step while logs, sample grids, checkpoints and evaluation keep their cadence; `finish()` (or
+    leaving a `with` block) writes the last checkpoint, the loss plot and the per-class sheet."""
+
+    def __init__(self, data: str | Path | None = None, *, out: str | Path | None = None,
+                 preset: str | None = None, resume: str | Path | None = None, progress: bool = True,
+                 **options: Any):
+        cfg, run = configure(_options(data, options), out, preset, resume)
+        self._group = contextlib.ExitStack()  # the torchrun job, when launched by one; left in finish()
+        self._group.enter_context(dist.process_group(dist.device_for(cfg.device), cfg.backend))
+        try:
+            super().__init__(cfg, run, resume=resume is not None, progress=progress)
+        except BaseException:
+            self._group.close()
+            raise
+
+    def steps(self, n: int | None = None) -> Iterator[dict[str, float]]:
+        """Train n more steps (None: to the end of the budget), yielding after each one
+        {"step", "loss_d", "loss_g", "d_real", "d_fake", ...} as Python numbers. Stops early at the
+        end of the run's budget; Ctrl-C stops after the current step, saves a checkpoint and
+        raises `ganforge.training.Interrupted`."""
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n <= 0):
+            raise GanforgeError(f"steps(n) needs a positive whole number of steps (got {n!r})")
+        self.begin()
+        limit = self.state.step + n if n is not None else math.inf
+        with StopRequest().installed() as stop:
+            for stats in self.iterate(stop, limit):
+                yield {"step": self.state.step, **{k: float(v) for k, v in stats.items()}}
+        if stop.signal:
+            self.interrupted(stop)
+
+    def finish(self) -> RunDir:
+        """Write the last checkpoint, a sample grid, loss.png and classes.png; returns the run."""
+        try:
+            return RunDir(super().finish())
+        finally:
+            self._group.close()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # After an error the state may sit between a D and a G update: keep the last checkpoint
+        # written at a step boundary rather than saving this one.
+        if exc_type is None:
+            self.finish()
+        else:
+            self.close_logs()
+            self._group.close()
