@@ -4,6 +4,7 @@ which save a checkpoint first)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -28,7 +29,7 @@ from ganforge.rundir import RunDir
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
-from ganforge.training.state import build_state, ema_update, resolve
+from ganforge.training.state import build_state, check_config_file, ema_update, resolve
 
 log = logging.getLogger("ganforge")
 
@@ -51,7 +52,8 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
 
 
 class Trainer:
-    """One run: builds everything from the config, then `train()` trains to the end."""
+    """One run: builds everything from the config, then `train()` trains to the end. It writes
+    the run directory without locking it: `train` (below) holds the run's lock around it."""
 
     def __init__(self, cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True):
         # Data parallel (torchrun): each of `world` ranks takes [rank::world] of every global batch.
@@ -86,6 +88,7 @@ class Trainer:
             if self.run.holds_run():
                 raise GanforgeError(f"{self.run.path} already holds a run; continue it with --resume "
                                     f"{self.run.path} or choose another --out")
+            self.run.refuse_foreign()
             return None
         tensors, meta = load_checkpoint(ckpt)
         stored = checkpoint_config(meta, ckpt)
@@ -93,6 +96,8 @@ class Trainer:
         if stored.model != self.cfg.model:
             raise GanforgeError(f"{self.run.path} was trained with a different model or data "
                                 f"({stored.model} vs {self.cfg.model}); resume it with its own settings")
+        if self.is_main:
+            check_config_file(self.run, stored)
         return tensors, meta
 
     def _wrap_for_training(self) -> None:
@@ -250,6 +255,8 @@ class Trainer:
 
     def train(self) -> Path:
         """Train to the end of the budget; returns the run directory."""
+        if self.is_main:
+            self.run.make_dirs()
         if self.state.step == 0:  # a run directory always holds a checkpoint: resume and roll-back need one
             self.save_checkpoint()
         self.write_config()
@@ -267,6 +274,26 @@ class Trainer:
 
 def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
     """Train a GAN as configured into the run directory `run`; returns it. Under torchrun, every
-    process calls this: they join one data-parallel job and only rank 0 writes files."""
-    with dist.process_group(dist.device_for(cfg.device), cfg.backend):
+    process calls this: they join one data-parallel job and only rank 0 writes files, holding the
+    run's lock (RunDir.lock) from before the run directory is checked until the last file is written."""
+    device = dist.device_for(cfg.device)
+    if not resume:
+        RunDir(run).refuse_foreign()  # before locking, which would leave a .lock among foreign files
+    with dist.process_group(device, cfg.backend), writer_lock(RunDir(run), device):
         return Trainer(cfg, run, resume=resume, progress=progress).train()
+
+
+@contextlib.contextmanager
+def writer_lock(run: RunDir, device: torch.device):
+    """Rank 0 holds `run`'s lock for the life of the job. Every rank learns whether it got it, so
+    all stop together: a rank going on alone would wait for the others for ever."""
+    with contextlib.ExitStack() as held:
+        error = None
+        if dist.is_main():
+            try:
+                held.enter_context(run.lock())
+            except GanforgeError as e:
+                error = e
+        if dist.agree_max([float(error is not None)], device)[0]:
+            raise error or GanforgeError(f"rank 0 could not lock {run.path}; see its error")
+        yield
