@@ -77,6 +77,7 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
     from ganforge.checkpoint import stored_config
     from ganforge.dist import is_main
+    from ganforge.rundir import RunDir
     from ganforge.training import Interrupted, resolve, train
 
     given = {FIELD_OF.get(k, k): v for k, v in flags.items()
@@ -94,6 +95,8 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
         run = out or Path("runs") / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     if dry_run:
+        if resume is None:
+            RunDir(run).refuse_foreign()
         resolved, data = resolve(cfg)
         click.echo(json.dumps({"run": str(run), "resume": resume is not None, "images": len(data),
                                "class_names": data.class_names, "config": resolved.to_dict()}, indent=2))

@@ -52,8 +52,9 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
 
 
 class Trainer:
-    """One run: builds everything from the config, then `train()` trains to the end. It writes
-    the run directory without locking it: `train` (below) holds the run's lock around it."""
+    """One run: building it from the config only reads (data, the run directory, a checkpoint to
+    resume); `train()` writes the run directory and trains to the end. `train` (below) holds the
+    run's lock around `train()`, so a second writer is refused before it writes anything."""
 
     def __init__(self, cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True):
         # Data parallel (torchrun): each of `world` ranks takes [rank::world] of every global batch.
@@ -69,12 +70,10 @@ class Trainer:
         self.data = data.to(self.device)
         self.order = BatchOrder(len(data), self.cfg.batch_size, self.cfg.seed, self.device)
         stored = self._checked_run_dir(resume)
+        self.resumed = stored is not None
         self.state = build_state(self.cfg, self.device)
         if stored is not None:
             self.state.restore(*stored, self.run.checkpoint())
-            if self.is_main:
-                self.run.remove_stale_temps()
-                self.run.drop_metrics_after(self.state.step)
         self.rollbacks = 0
         self._wrap_for_training()
         self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device)
@@ -85,10 +84,7 @@ class Trainer:
         """The stored checkpoint to resume from (checked against this config), or None for a new run."""
         ckpt = self.run.checkpoint()
         if not resume:
-            if self.run.holds_run():
-                raise GanforgeError(f"{self.run.path} already holds a run; continue it with --resume "
-                                    f"{self.run.path} or choose another --out")
-            self.run.refuse_foreign()
+            self._check_new_run(name_writer=self.is_main)
             return None
         tensors, meta = load_checkpoint(ckpt)
         stored = checkpoint_config(meta, ckpt)
@@ -99,6 +95,16 @@ class Trainer:
         if self.is_main:
             check_config_file(self.run, stored)
         return tensors, meta
+
+    def _check_new_run(self, name_writer: bool) -> None:
+        """A new run goes into a missing, empty or never-started directory only."""
+        if self.run.holds_run():
+            if name_writer:
+                with self.run.lock():  # a run still training: its lock names the process writing it
+                    pass
+            raise GanforgeError(f"{self.run.path} already holds a run; continue it with --resume "
+                                f"{self.run.path} or choose another --out")
+        self.run.refuse_foreign()
 
     def _wrap_for_training(self) -> None:
         # Steps run G and D through their compiled and DDP wrappers; RunState (checkpoints, G_ema)
@@ -256,7 +262,12 @@ class Trainer:
     def train(self) -> Path:
         """Train to the end of the budget; returns the run directory."""
         if self.is_main:
+            if not self.resumed:
+                self._check_new_run(name_writer=False)  # again, under the lock: no run appeared since
             self.run.make_dirs()
+            if self.resumed:  # under the lock, so no other writer's temporary file is removed
+                self.run.remove_stale_temps()
+                self.run.drop_metrics_after(self.state.step)
         if self.state.step == 0:  # a run directory always holds a checkpoint: resume and roll-back need one
             self.save_checkpoint()
         self.write_config()
@@ -277,10 +288,10 @@ def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: 
     process calls this: they join one data-parallel job and only rank 0 writes files, holding the
     run's lock (RunDir.lock) from before the run directory is checked until the last file is written."""
     device = dist.device_for(cfg.device)
-    if not resume:
-        RunDir(run).refuse_foreign()  # before locking, which would leave a .lock among foreign files
-    with dist.process_group(device, cfg.backend), writer_lock(RunDir(run), device):
-        return Trainer(cfg, run, resume=resume, progress=progress).train()
+    with dist.process_group(device, cfg.backend):
+        trainer = Trainer(cfg, run, resume=resume, progress=progress)
+        with writer_lock(RunDir(run), device):
+            return trainer.train()
 
 
 @contextlib.contextmanager
