@@ -186,22 +186,28 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
         state.setdefault(int(idx), {})[key] = value
     if not set(state) <= set(range(first)):
         raise ValueError(f"{prefix} holds state for parameter {max(state)}; it has {first} parameters")
+    amsgrad = [g.get("amsgrad", False) for g, live in zip(groups, opt.param_groups) for _ in live["params"]]
+    for idx, values in state.items():  # all of Adam's state or none (not stepped yet): never a part
+        want = {"step", *adam_moments(amsgrad[idx])}
+        if set(values) != want:
+            raise ValueError(f"{prefix}.{idx} holds state {sorted(values)}, expected {sorted(want)}")
     opt.load_state_dict({"state": state, "param_groups": groups})
     check_adam_state(opt, prefix)
 
 
+def adam_moments(amsgrad: bool) -> list[str]:
+    return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+
+
 def check_adam_state(opt: torch.optim.Optimizer, prefix: str) -> None:
-    """Every parameter's Adam state is either absent (not stepped yet) or exactly Adam's: moments
-    of the parameter's shape and dtype (second moments non-negative) and a step count >= 0."""
+    """Every loaded Adam state (its keys checked before loading) is sound: moments of the
+    parameter's shape and dtype (second moments non-negative) and a step count >= 0."""
     params = [(p, g.get("amsgrad", False)) for g in opt.param_groups for p in g["params"]]
     for i, (p, amsgrad) in enumerate(params):
         st = opt.state.get(p)
         if not st:
             continue
-        moments = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
-        if set(st) != {"step", *moments}:
-            raise ValueError(f"{prefix}.{i} holds state {sorted(st)}, expected {sorted(['step', *moments])}")
-        for key in moments:
+        for key in adam_moments(amsgrad):
             v = st[key]
             if not isinstance(v, torch.Tensor) or v.shape != p.shape or v.dtype != p.dtype:
                 found = f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
