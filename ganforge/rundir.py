@@ -92,20 +92,22 @@ class RunDir:
     def refuse_foreign(self) -> None:
         """Refuse (GanforgeError) to train into a directory that holds something other than a run:
         training would write config.json, metrics.jsonl and plots among someone else's files. A
-        missing or empty directory, a run, or what a run killed while starting leaves (its lock and
-        the temporary file of its first checkpoint) are fine."""
+        missing or empty directory, a run, or what a run killed while starting leaves (its lock,
+        an empty samples/, checkpoints/ with the temporary file of its first checkpoint) are fine."""
         if not self.path.exists() or self.holds_run():
             return
         if not self.path.is_dir():
             raise GanforgeError(f"--out {self.path} is a file; give a new or empty directory")
         try:
             entries = {p.name: p for p in self.path.iterdir()}
-            leftovers = entries.pop(LOCK_NAME, None), entries.pop(self.checkpoints.name, None)
-            temps_only = leftovers[1] is None or (leftovers[1].is_dir() and all(
-                p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX) for p in leftovers[1].iterdir()))
+            entries.pop(LOCK_NAME, None)
+            checkpoints, samples = entries.pop(self.checkpoints.name, None), entries.pop(self.samples.name, None)
+            leftovers_only = all(d is None or (d.is_dir() and all(
+                p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX) for p in d.iterdir()))
+                for d in (checkpoints, samples))
         except OSError as e:
             raise GanforgeError(f"cannot read {self.path}: {e.strerror or e}; choose another --out") from None
-        if entries or not temps_only:
+        if entries or not leftovers_only:
             shown = ", ".join(sorted(entries)[:3]) or self.checkpoints.name
             raise GanforgeError(f"--out {self.path} is not empty ({shown}...) and holds no ganforge run; "
                                 "training would write its files among yours: choose a new or empty directory")

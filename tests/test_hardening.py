@@ -198,6 +198,7 @@ def test_train_accepts_missing_empty_and_half_started_out(tiny_digits, tmp_path)
     empty, half = tmp_path / "empty", tmp_path / "half"
     empty.mkdir()
     (half / "checkpoints").mkdir(parents=True)
+    (half / "samples").mkdir()
     (half / ".lock").write_text("123\n")
     (half / "checkpoints" / ".last.safetensors.abc123.tmp").write_bytes(b"half a checkpoint")
     for out in (tmp_path / "missing", empty, half):
