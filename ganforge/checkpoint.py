@@ -18,6 +18,7 @@ This module is the one place that knows the layout inside the file:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,12 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         raise GanforgeError(f"{path} has checkpoint format version {meta.get('format_version')!r}; "
                             f"this ganforge reads version {FORMAT_VERSION}. Use the ganforge "
                             f"version that wrote it ({meta.get('ganforge_version', 'unknown')})")
+    # save_checkpoint never writes NaN or Inf, so any is damage or an edit; found here, once, it
+    # cannot reach generate (black images), evaluate (a meaningless number) or a resumed run.
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())), None)
+    if bad is not None:
+        raise GanforgeError(f"{path}: {bad} holds NaN or Inf, which ganforge never saves; the checkpoint is "
+                            "damaged or was edited: use another checkpoint (checkpoints/best?) or retrain")
     return tensors, meta
 
 
@@ -106,8 +113,70 @@ def optimizer_to_flat(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
+# Adam's hyper-parameters, as its state_dict stores them. The numbers come from the file (a
+# roll-back lowers lr, and resuming keeps that); each is checked, as a bad one (lr "abc", lr -1,
+# beta 1) would fail at the first step or quietly train backwards. The implementation flags say
+# how this machine computes (fused, foreach, capturable), so the live optimizer's values win.
+ADAM_NUMBERS = ("lr", "betas", "eps", "weight_decay")
+ADAM_FLAGS = ("amsgrad", "maximize", "decoupled_weight_decay")  # what Adam computes
+ADAM_IMPLEMENTATION = ("foreach", "fused", "capturable", "differentiable")  # how it computes it
+MAX_STEP = 10**12  # far beyond any run; bounds what a file may claim
+
+
+def _number(value: Any, low: float, high: float, low_open: bool, high_open: bool) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and (value > low if low_open else value >= low) and (value < high if high_open else value <= high))
+
+
+def check_adam_group(group: Any, live: dict, prefix: str, i: int) -> dict:
+    """A stored Adam param group, validated, with `live`'s params and implementation flags."""
+    where = f"{prefix}.param_groups[{i}]"
+    if not isinstance(group, dict):
+        raise ValueError(f"{where} is not an object")
+    unknown = sorted(set(group) - {"params", *ADAM_NUMBERS, *ADAM_FLAGS, *ADAM_IMPLEMENTATION})
+    missing = [k for k in ADAM_NUMBERS if k not in group]
+    if unknown or missing:
+        raise ValueError(f"{where} has {'unknown' if unknown else 'no'} {(unknown or missing)[0]!r}")
+    betas = group["betas"]
+    checks = {"lr": _number(group["lr"], 0, 1, True, False),
+              "betas": isinstance(betas, (list, tuple)) and len(betas) == 2
+              and all(_number(b, 0, 1, False, True) for b in betas),
+              "eps": _number(group["eps"], 0, math.inf, True, True),
+              "weight_decay": _number(group["weight_decay"], 0, math.inf, False, True)}
+    checks.update({k: isinstance(group.get(k, False), bool) for k in ADAM_FLAGS})
+    checks.update({k: group.get(k) is None or isinstance(group[k], bool) for k in ADAM_IMPLEMENTATION})
+    allowed = {"lr": "a number in (0, 1]", "betas": "two numbers in [0, 1)", "eps": "a number above 0",
+               "weight_decay": "a number of at least 0"}
+    bad = next((k for k, ok in checks.items() if not ok), None)
+    if bad is not None:
+        raise ValueError(f"{where}.{bad} is {group.get(bad)!r}, expected {allowed.get(bad, 'true or false')}")
+    if group.get("maximize", False):
+        raise ValueError(f"{where}.maximize is true: ganforge's optimizers minimise their losses")
+    return {**group, "betas": tuple(betas), "params": group["params"],
+            **{k: live[k] for k in ADAM_IMPLEMENTATION if k in live}}
+
+
 def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
                         json_part: dict) -> None:
+    """Load what `optimizer_to_flat` wrote into the live Adam `opt`; ValueError if the file does
+    not hold exactly Adam's state for these parameters.
+
+    Optimizer.load_state_dict places the state by the parameter ids the file lists, and the fused
+    kernel trusts shapes, so ids out of order or repeated would corrupt memory: the ids must be
+    exactly 0..n-1 in order, and every state tensor is checked against its parameter after loading."""
+    groups = json_part["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(opt.param_groups):
+        raise ValueError(f"{prefix} has {len(groups) if isinstance(groups, list) else 'no'} param groups, "
+                         f"expected {len(opt.param_groups)}")
+    first = 0
+    for i, (group, live) in enumerate(zip(groups, opt.param_groups)):
+        ids = list(range(first, first + len(live["params"])))
+        stored = group.get("params") if isinstance(group, dict) else None
+        if not isinstance(stored, list) or [type(x) for x in stored] != [int] * len(ids) or stored != ids:
+            raise ValueError(f"{prefix}.param_groups[{i}].params must be the ids {first}..{ids[-1] if ids else first} "
+                             "in order")
+        first += len(ids)
+    groups = [check_adam_group(g, live, prefix, i) for i, (g, live) in enumerate(zip(groups, opt.param_groups))]
     state: dict[int, dict[str, Any]] = {}
     for name, value in unprefixed(prefix, tensors).items():
         idx, key = name.split(".", 1)
@@ -115,17 +184,40 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[s
     for name, value in json_part["scalars"].items():
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
-    # load_state_dict checks the groups but not the state's shapes: a damaged file would only fail
-    # (or worse, broadcast) at the first optimizer step.
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for idx, values in state.items():
-        for key, value in values.items():
-            shape = () if key == "step" else (params[idx].shape if 0 <= idx < len(params) else None)
-            if isinstance(value, torch.Tensor) and (value.shape != shape or not value.is_floating_point()):
-                raise ValueError(f"{prefix}.{idx}.{key} is {value.dtype} {tuple(value.shape)}, not a float "
-                                 f"tensor of shape {tuple(shape) if shape is not None else '(none)'}")
-    groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in json_part["param_groups"]]
+    if not set(state) <= set(range(first)):
+        raise ValueError(f"{prefix} holds state for parameter {max(state)}; it has {first} parameters")
+    amsgrad = [g.get("amsgrad", False) for g, live in zip(groups, opt.param_groups) for _ in live["params"]]
+    for idx, values in state.items():  # all of Adam's state or none (not stepped yet): never a part
+        want = {"step", *adam_moments(amsgrad[idx])}
+        if set(values) != want:
+            raise ValueError(f"{prefix}.{idx} holds state {sorted(values)}, expected {sorted(want)}")
     opt.load_state_dict({"state": state, "param_groups": groups})
+    check_adam_state(opt, prefix)
+
+
+def adam_moments(amsgrad: bool) -> list[str]:
+    return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+
+
+def check_adam_state(opt: torch.optim.Optimizer, prefix: str) -> None:
+    """Every loaded Adam state (its keys checked before loading) is sound: moments of the
+    parameter's shape and dtype (second moments non-negative) and a step count >= 0."""
+    params = [(p, g.get("amsgrad", False)) for g in opt.param_groups for p in g["params"]]
+    for i, (p, amsgrad) in enumerate(params):
+        st = opt.state.get(p)
+        if not st:
+            continue
+        for key in adam_moments(amsgrad):
+            v = st[key]
+            if not isinstance(v, torch.Tensor) or v.shape != p.shape or v.dtype != p.dtype:
+                found = f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
+                raise ValueError(f"{prefix}.{i}.{key} is {found}, not {p.dtype} {tuple(p.shape)} like its parameter")
+            if key != "exp_avg" and bool((v < 0).any()):
+                raise ValueError(f"{prefix}.{i}.{key} holds negative values; a second moment cannot")
+        step = st["step"]
+        if not (isinstance(step, torch.Tensor) and step.shape == () and step.is_floating_point()
+                and 0 <= float(step) <= MAX_STEP):
+            raise ValueError(f"{prefix}.{i}.step is {step!r}, expected a float scalar tensor in [0, {MAX_STEP}]")
 
 
 # -- the layout: networks, optimizers, RNG -------------------------------------------------------
@@ -152,7 +244,9 @@ def restore_training(tensors: dict[str, torch.Tensor], meta: dict, path: Path, n
         for name, opt in optimizers.items():
             optimizer_from_flat(opt, name, tensors, meta[name])
         noise_gen.set_state(tensors["rng.noise"])
-        step, elapsed_s = int(meta["step"]), float(meta["elapsed_s"])
+        step, elapsed_s = stored_step(meta), meta["elapsed_s"]
+        if not _number(elapsed_s, 0, math.inf, False, True):
+            raise ValueError(f"elapsed_s is {elapsed_s!r}, expected seconds >= 0")
     except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, OverflowError) as e:
         raise GanforgeError(f"{path}: damaged training state ({e}); it cannot be resumed") from None
     return step, elapsed_s
@@ -176,12 +270,20 @@ def read_model(path: str | Path, name: str = "last") -> StoredModel:
     tensors, meta = load_checkpoint(ckpt)
     cfg = checkpoint_config(meta, ckpt)
     try:
-        class_names, step = [str(c) for c in meta["class_names"]], int(meta["step"])
+        class_names, step = [str(c) for c in meta["class_names"]], stored_step(meta)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise GanforgeError(f"{ckpt}: damaged checkpoint metadata ({e})") from None
     check_weights(cfg.model, tensors, ckpt)
     g_prefix = "G_ema" if has_ema(tensors) else "G"
     return StoredModel(cfg, class_names, step, unprefixed(g_prefix, tensors), unprefixed("D", tensors), ckpt)
+
+
+def stored_step(meta: dict) -> int:
+    """The checkpoint's step: an integer in [0, MAX_STEP], or ValueError."""
+    step = meta["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= MAX_STEP:
+        raise ValueError(f"step is {step!r}, expected an integer in [0, {MAX_STEP}]")
+    return step
 
 
 def has_ema(tensors: dict[str, torch.Tensor]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -25,6 +25,9 @@ from ganforge.nets import build_discriminator, build_generator
 MAX_SEED = 2**63 - 1
 UNCONDITIONAL_ROWS = 8  # rows of a sheet from an unconditional model
 SAMPLE_BATCH = 1000  # images per forward pass when sampling many
+MAX_SAMPLES = 1_000_000  # images one call may ask for: bounds time, and memory where kept whole
+MAX_SAMPLE_BYTES = 1 << 30  # of uint8 images held at once (a grid, an .npz, an evaluation)
+NOISE_ROWS = 1024  # noise rows drawn at a time for many images (a multiple of 16: see noise_chunks)
 
 Labels = int | Sequence[int] | torch.Tensor | None
 
@@ -96,8 +99,8 @@ class GAN:
                                 f"0..{self.num_classes - 1}")
         return t.clone()
 
-    def noise(self, n: int, seed: int | None) -> torch.Tensor:
-        """z (n, z_dim) drawn on the CPU, so a seed gives the same noise on every device."""
+    @staticmethod
+    def _noise_generator(seed: int | None) -> torch.Generator:
         gen = torch.Generator()
         if seed is None:
             gen.seed()
@@ -105,7 +108,25 @@ class GAN:
             raise GanforgeError(f"seed must be in 0..{MAX_SEED} (got {seed})")
         else:
             gen.manual_seed(seed)
-        return torch.randn(n, self.model.z_dim, generator=gen)
+        return gen
+
+    def noise(self, n: int, seed: int | None) -> torch.Tensor:
+        """z (n, z_dim) drawn on the CPU, so a seed gives the same noise on every device."""
+        return torch.randn(n, self.model.z_dim, generator=self._noise_generator(seed))
+
+    def noise_chunks(self, n: int, seed: int | None, rows: int = NOISE_ROWS) -> Iterator[torch.Tensor]:
+        """`noise(n, seed)` a chunk of about `rows` rows at a time, equal to it bit for bit, so
+        many images never need all their noise at once. Torch's CPU sampler turns uniforms into
+        normals in blocks of 16 values and redraws a ragged end: draws of a multiple of 16 values
+        continue one draw exactly, so `rows` is a multiple of 16, and a tail of under 16 values
+        joins the chunk before it (tests/test_hardening.py checks the equality)."""
+        gen, z_dim, start = self._noise_generator(seed), self.model.z_dim, 0
+        while start < n:
+            size = min(rows, n - start)
+            if 0 < (n - start - size) * z_dim < 16:
+                size = n - start
+            yield torch.randn(size, z_dim, generator=gen)
+            start += size
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -163,9 +184,28 @@ class GAN:
     def sample(self, n: int, labels: Labels = None, seed: int | None = None,
                batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
         """n new images as uint8 (n, C, H, W); the same seed gives the same images."""
-        if not isinstance(n, int) or n <= 0:
-            raise GanforgeError(f"the number of images must be a positive integer (got {n!r})")
-        return self.images(self.noise(n, seed), self.labels_for(n, labels), batch_size)
+        return torch.cat([images for images, _ in self.sample_chunks(n, labels, seed, batch_size)])
+
+    def sample_chunks(self, n: int, labels: Labels = None, seed: int | None = None,
+                      batch_size: int = SAMPLE_BATCH) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """`sample(n, labels, seed)` as chunks of (uint8 images, their labels), in order: for
+        writing many images with memory bounded by a chunk."""
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= MAX_SAMPLES:
+            raise GanforgeError(f"the number of images must be a positive integer up to {MAX_SAMPLES:,} (got {n!r})")
+        labels, start = self.labels_for(n, labels), 0
+        for z in self.noise_chunks(n, seed):
+            chunk = None if labels is None else labels[start:start + len(z)]
+            yield self.images(z, chunk, batch_size), chunk
+            start += len(z)
+
+    def check_whole(self, n: int, what: str) -> None:
+        """Refuse n images that `what` would hold in memory at once beyond MAX_SAMPLE_BYTES."""
+        m = self.model
+        per_image = m.img_channels * m.img_resolution ** 2
+        if n * per_image > MAX_SAMPLE_BYTES:
+            raise GanforgeError(f"{n} images of {m.img_channels}x{m.img_resolution}x{m.img_resolution} are "
+                                f"{n * per_image / 2**30:.1f} GiB, held at once by {what}; the limit is "
+                                f"{MAX_SAMPLE_BYTES // per_image} images (1 GiB)")
 
     def sheet_labels(self, columns: int, max_rows: int | None = None) -> torch.Tensor | None:
         """Labels for a sheet with one row per class (at most `max_rows`), `columns` per row."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -49,28 +50,58 @@ def save_grid(path: Path, images: torch.Tensor, ncol: int, scale: int = 1) -> No
     atomic_write(Path(path), png_bytes(to_pil(grid(images, ncol), scale)))
 
 
+def check_out(out: Path) -> str:
+    """Check an --out for images before any work: a `.png` or `.npz` file in an existing directory,
+    or a directory that exists or whose parent does (ganforge creates no other directories).
+    Returns the kind: "png", "npz" or "dir"."""
+    out = Path(out)
+    kind = {".png": "png", ".npz": "npz", "": "dir"}.get(out.suffix.lower())
+    if kind is None:
+        raise GanforgeError(f"--out {out}: use a .png file, a .npz file or a directory")
+    parent = out.parent if kind != "dir" or not out.is_dir() else out
+    if not parent.is_dir():
+        raise GanforgeError(f"--out {out}: the directory {parent} does not exist; create it first")
+    if kind == "dir" and out.exists() and not out.is_dir():
+        raise GanforgeError(f"--out {out} is a file; give a directory (or FILE.png / FILE.npz)")
+    return kind
+
+
 def write_images(out: Path, images: torch.Tensor, labels: torch.Tensor | None, ncol: int) -> Path:
     """Write uint8 images (N, C, H, W) as one grid (`.png`, ncol per row), arrays (`.npz`: `images`
     uint8 (N, H, W) or (N, C, H, W), `labels` int64 (N,)) or one PNG each (a directory, files
     `<label>_<index>.png`)."""
     out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix == ".png":
+    kind = check_out(out)
+    if kind == "png":
         save_grid(out, images, ncol)
-    elif suffix == ".npz":
+    elif kind == "npz":
         arrays = {"images": (images[:, 0] if images.shape[1] == 1 else images).numpy()}
         if labels is not None:
             arrays["labels"] = labels.numpy().astype(np.int64)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write(out, buf.getvalue())
-    elif suffix:
-        raise GanforgeError(f"--out {out}: use a .png file, a .npz file or a directory")
     else:
-        width = len(str(len(images) - 1))
-        for i, img in enumerate(images):
-            label = int(labels[i]) if labels is not None else 0
+        write_image_dir(out, [(images, labels)], len(images))
+    return out
+
+
+def write_image_dir(out: Path, chunks: Iterable[tuple[torch.Tensor, torch.Tensor | None]], n: int) -> Path:
+    """One PNG per image, `<label>_<index>.png`, of `n` images arriving as chunks of (uint8 images,
+    labels or None), each written as it comes: memory holds one chunk. Every file is an atomic
+    rename, which replaces a link planted in `out` rather than writing through it."""
+    out = Path(out)
+    check_out(out)
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as e:
+        raise GanforgeError(f"cannot create {out}: {e.strerror or e}; choose a writable --out") from None
+    width, i = len(str(n - 1)), 0
+    for images, labels in chunks:
+        for k, img in enumerate(images):
+            label = int(labels[k]) if labels is not None else 0
             atomic_write(out / f"{label}_{i:0{width}d}.png", png_bytes(to_pil(img)))
+            i += 1
     return out
 
 

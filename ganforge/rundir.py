@@ -5,21 +5,28 @@
     RUN/samples/step-NNNNNN.png        grids from a fixed noise batch, one row per class
     RUN/checkpoints/last.safetensors   the newest checkpoint (and best.safetensors by FID)
     RUN/loss.png, RUN/classes.png      loss curves and a per-class sheet, written at the end
+    RUN/.lock                          held (flock) by the one process writing the run
 
 Readers (generate, evaluate, serve, report) use this module alone: it imports nothing heavier
-than json, so reading a run never pulls in the training machinery.
+than json, so reading a run never pulls in the training machinery. Readers take no lock: every
+file is replaced atomically, so a live run can be read at any time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
 from pathlib import Path
+from typing import Iterator
 
 from ganforge.errors import GanforgeError
-from ganforge.files import atomic_write, remove_stale_temps
+from ganforge.files import TEMP_SUFFIX, atomic_write, remove_stale_temps, write_hint
 
 SAMPLE_NAME = re.compile(r"step-(\d+)\.png")
+LOCK_NAME = ".lock"
 
 
 class RunDir:
@@ -66,6 +73,10 @@ class RunDir:
     def tensorboard(self) -> Path:  # event files, with --tensorboard
         return self.path / "tensorboard"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_NAME
+
     def checkpoint(self, name: str = "last") -> Path:
         return self.checkpoints / f"{name}.safetensors"
 
@@ -85,6 +96,64 @@ class RunDir:
         nothing to resume and may be trained into afresh."""
         return self.checkpoint().is_file()
 
+    def refuse_foreign(self) -> None:
+        """Refuse (GanforgeError) to train into a directory that holds something other than a run:
+        training would write config.json, metrics.jsonl and plots among someone else's files. A
+        missing or empty directory, a run, or what a run killed while starting leaves (its lock,
+        an empty samples/, checkpoints/ with the temporary file of its first checkpoint) are fine."""
+        if not self.path.exists() or self.holds_run():
+            return
+        if not self.path.is_dir():
+            raise GanforgeError(f"--out {self.path} is a file; give a new or empty directory")
+        try:
+            entries = {p.name: p for p in self.path.iterdir()}
+            entries.pop(LOCK_NAME, None)
+            checkpoints, samples = entries.pop(self.checkpoints.name, None), entries.pop(self.samples.name, None)
+            leftovers_only = all(d is None or (d.is_dir() and all(
+                p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX) for p in d.iterdir()))
+                for d in (checkpoints, samples))
+        except OSError as e:
+            raise GanforgeError(f"cannot read {self.path}: {e.strerror or e}; choose another --out") from None
+        if entries or not leftovers_only:
+            shown = ", ".join(sorted(entries)[:3]) or self.checkpoints.name
+            raise GanforgeError(f"--out {self.path} is not empty ({shown}...) and holds no ganforge run; "
+                                "training would write its files among yours: choose a new or empty directory")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock (an exclusive flock on RUN/.lock, creating RUN) while writing it.
+        A second writer is refused with the PID of the holder. The kernel drops the lock when the
+        holder exits, even by SIGKILL, so a crash never leaves a run locked."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            # O_NOFOLLOW: a planted .lock link must not make us truncate the file it points to.
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise GanforgeError(f"cannot lock {self.lock_file}: {e.strerror or e}; "
+                                f"{write_hint(e)}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise GanforgeError(f"{self.path} is being written by another ganforge process (PID "
+                                    f"{holder}); wait for it to finish or stop it, or choose another "
+                                    "--out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the flock; the file stays, as unlinking it would race a waiter
+
+    def make_dirs(self) -> None:
+        """The run directory and its sub-directories: the only directories ganforge creates
+        (with missing parents for the run itself, as for the default runs/NAME)."""
+        for d in (self.path, self.checkpoints, self.samples):
+            try:
+                d.mkdir(parents=d == self.path, exist_ok=True)
+            except OSError as e:
+                raise GanforgeError(f"cannot create {d}: {e.strerror or e}; {write_hint(e)}") from None
+
     def remove_stale_temps(self) -> None:
         """Clear what atomic writes cut short by a crash; only for a run no one else writes."""
         for d in (self.path, self.checkpoints, self.samples):
@@ -100,7 +169,7 @@ class RunDir:
         for line in self.metrics.read_text(errors="replace").splitlines():
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):  # ValueError: also an integer over 4300 digits
                 continue
             if isinstance(record, dict):
                 records.append(record)
@@ -112,8 +181,7 @@ class RunDir:
                 f.write(json.dumps(record) + "\n")
         except OSError as e:  # a full disk or read-only directory: stop with a message, not a traceback
             raise GanforgeError(f"cannot write {self.metrics}: {e.strerror or e}; the last checkpoint is "
-                                "intact. Free some disk space or make the run directory writable, "
-                                "then --resume") from None
+                                f"intact. {write_hint(e).capitalize()}, then --resume") from None
 
     def drop_metrics_after(self, step: int) -> None:
         """Steps logged after `step` will be trained again (resume, roll-back): drop their records."""

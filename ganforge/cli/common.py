@@ -29,7 +29,8 @@ checkpoint_option = click.option("--checkpoint", type=click.Choice(["last", "bes
                                  show_default=True, help="Which checkpoint of the run.")
 
 
-def positive(name: str, value: int) -> int:
-    if value <= 0:
-        raise GanforgeError(f"--{name} must be a positive integer (got {value})")
+def positive(name: str, value: int, limit: int | None = None) -> int:
+    if value <= 0 or (limit is not None and value > limit):
+        bound = f" up to {limit:,}" if limit is not None else ""
+        raise GanforgeError(f"--{name} must be a positive integer{bound} (got {value})")
     return value

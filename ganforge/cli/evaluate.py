@@ -72,16 +72,17 @@ def command(source, n, reference, checkpoint, seed, as_json):
     'ganforge generate --out X.npz', or a directory of images named <label>_<index>.png.
     Example: ganforge evaluate runs/digits --json
     """
-    from ganforge.generator import load
+    from ganforge.generator import MAX_SAMPLES, load
     from ganforge.metrics import caveats, evaluate_generator, evaluate_samples, load_images
     from ganforge.rundir import RunDir
 
-    positive("n", n)
+    positive("n", n, MAX_SAMPLES)
     if not source.exists():
         raise GanforgeError(f"{source} does not exist; give a run directory, an .npz file or a "
                             "directory of images")
     if RunDir(source).holds_run() or source.suffix == ".safetensors":
         gan = load(source, checkpoint)
+        gan.check_whole(n, "an evaluation")
         result = evaluate_generator(gan, n, seed, reference)
         shape = (gan.model.img_channels, gan.model.img_resolution, gan.model.img_resolution)
     else:

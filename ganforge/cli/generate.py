@@ -21,16 +21,21 @@ from ganforge.errors import GanforgeError
 @checkpoint_option
 def command(run, n, classes, seed, out, checkpoint):
     """Generate images from a trained run. Example: ganforge generate RUN --n 100 --out digits.png"""
-    from ganforge.generator import load, parse_classes, spread
-    from ganforge.outputs import write_images
+    from ganforge.generator import MAX_SAMPLES, load, parse_classes, spread
+    from ganforge.outputs import check_out, write_image_dir, write_images
 
-    positive("n", n)
+    positive("n", n, MAX_SAMPLES)
+    kind = check_out(out)
     gan = load(run, checkpoint)
     if classes is not None and not gan.conditional:
         raise GanforgeError("this model is unconditional: it takes no classes; leave out --classes")
     chosen = (parse_classes(classes, gan.num_classes) or list(range(gan.num_classes))) if gan.conditional else None
     labels = spread(n, chosen) if chosen is not None else None
-    images = gan.sample(n, labels, seed)  # uint8 (n, C, H, W)
-    columns = math.ceil(n / len(chosen)) if chosen is not None else math.ceil(math.sqrt(n))
-    write_images(out, images, labels, columns)
+    if kind == "dir":  # written a chunk at a time, so any allowed --n fits in memory
+        write_image_dir(out, gan.sample_chunks(n, labels, seed), n)
+    else:
+        gan.check_whole(n, f"a .{kind} file (a directory --out is written a chunk at a time)")
+        images = gan.sample(n, labels, seed)  # uint8 (n, C, H, W)
+        columns = math.ceil(n / len(chosen)) if chosen is not None else math.ceil(math.sqrt(n))
+        write_images(out, images, labels, columns)
     click.echo(f"wrote {n} images to {out}")

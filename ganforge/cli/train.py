@@ -72,6 +72,7 @@ def _betas(value: str | None):
 def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
     from ganforge.dist import is_main
+    from ganforge.rundir import RunDir
     from ganforge.training import Interrupted, resolve, train
     from ganforge.training.api import configure
 
@@ -80,6 +81,8 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     cfg, run = configure(given, out, preset_name if preset_given or resume is None else None, resume)
 
     if dry_run:
+        if resume is None:
+            RunDir(run).refuse_foreign()
         resolved, data = resolve(cfg)
         click.echo(json.dumps({"run": str(run), "resume": resume is not None, "images": len(data),
                                "class_names": data.class_names, "config": resolved.to_dict()}, indent=2))

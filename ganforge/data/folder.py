@@ -10,6 +10,7 @@ image at all is an error.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -27,11 +28,38 @@ GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 NAMED_IN_WARNING = 5
 
 
+def printable(path: Path | str) -> str:
+    """A path for a message: a name that is not valid UTF-8 (undecodable bytes, which Python keeps
+    as surrogates) shows its bytes escaped, so the message itself can be printed and sent as JSON."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _listing(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except OSError as e:  # an unreadable sub-folder (PermissionError) is the user's to fix
+        raise GanforgeError(f"cannot read {printable(directory)}: {e.strerror or e}; make it readable "
+                            "or move it out of the data folder") from None
+
+
 def _visible_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    return [p for p in _listing(directory) if p.is_file() and not p.name.startswith(".")]
 
 
-def _open_image(path: Path) -> Image.Image:
+def _class_dirs(directory: Path) -> list[Path]:
+    """The class sub-folders; their names become class names (in checkpoints, JSON, the page), so
+    a name that is not valid UTF-8 is refused here rather than failing later."""
+    subdirs = [p for p in _listing(directory) if p.is_dir() and not p.name.startswith(".")]
+    for d in subdirs:
+        try:
+            d.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise GanforgeError(f"class folder {printable(d)} has a name that is not valid UTF-8; rename "
+                                "it (class names are stored as text)") from None
+    return subdirs
+
+
+def open_image(path: Path) -> Image.Image:
     """Decode `path` fully or raise ValueError saying why."""
     if path.stat().st_size == 0:
         raise ValueError("zero bytes")
@@ -72,7 +100,7 @@ def load_folder(directory: Path, resolution: int, channels: int | None = None) -
     """All images under `directory` as an ImageDataset; see the module docstring for the rules."""
     if not directory.is_dir():
         raise GanforgeError(f"{directory} is not a directory")
-    subdirs = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subdirs = _class_dirs(directory)
     if subdirs:
         class_names = [p.name for p in subdirs]
         files = [(f, label) for label, d in enumerate(subdirs) for f in _visible_files(d)]
@@ -86,19 +114,24 @@ def load_folder(directory: Path, resolution: int, channels: int | None = None) -
     arrays, skipped = [], []
     for path, label in files:
         try:
-            with _open_image(path) as img:  # closes multi-frame files (GIF, TIFF) at once
+            with open_image(path) as img:  # closes multi-frame files (GIF, TIFF) at once
                 grey = channels == 1 or (channels is None and img.mode in GREY_MODES)
                 arrays.append((_to_array(img, resolution, 1 if grey else 3), label))
         except (ValueError, OSError) as e:
-            skipped.append(f"{path.relative_to(directory)} ({e})")
+            skipped.append(f"{printable(path.relative_to(directory))} ({e})")
     if skipped:
         shown = "; ".join(skipped[:NAMED_IN_WARNING])
         more = f"; and {len(skipped) - NAMED_IN_WARNING} more" if len(skipped) > NAMED_IN_WARNING else ""
         log.warning("skipped %d of %d files in %s that are not readable images: %s%s",
                     len(skipped), len(files), directory, shown, more)
     if not arrays:
-        raise GanforgeError(f"no readable images in {directory}; put image files there, "
+        raise GanforgeError(f"no readable images in {printable(directory)}; put image files there, "
                             "in one sub-folder per class for a conditional model")
+    empty = sorted(set(range(len(class_names))) - {label for _, label in arrays})
+    if empty:  # an empty class would be trained silently on nothing and sampled as noise
+        raise GanforgeError(f"class folder {printable(subdirs[empty[0]])} holds no readable image"
+                            f"{f' (nor do {len(empty) - 1} more)' if len(empty) > 1 else ''}; "
+                            "put images in it or remove it")
     channels = max(a.shape[0] for a, _ in arrays)
     images = np.stack([np.repeat(a, channels // a.shape[0], axis=0) for a, _ in arrays])
     labels = np.array([label for _, label in arrays], dtype=np.int64)

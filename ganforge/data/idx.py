@@ -18,12 +18,28 @@ from ganforge.errors import GanforgeError
 UBYTE = 0x08
 MAX_DIMS = 4
 MAX_BYTES = 1 << 31  # 2 GiB of values: far above any MNIST-family file, below a memory blow-up
+# Deflate cannot expand data more than 1032-fold, so a .gz claiming more than that (plus slack
+# for the gzip framing) cannot hold what its header declares: refused before allocating.
+MAX_DEFLATE_RATIO = 1032
+READ_CHUNK = 1 << 20  # decompressed straight into the array a chunk at a time: peak ~ the array
 
 
-def _open(path: Path):
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
-        is_gzip = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _read_into(f, count: int) -> tuple[np.ndarray, bool]:
+    """`count` bytes of `f` read into a new array a chunk at a time (never a second full copy),
+    and whether any byte follows them."""
+    out = np.empty(count, dtype=np.uint8)
+    view, pos = memoryview(out), 0
+    while pos < count:
+        n = f.readinto(view[pos:pos + READ_CHUNK])
+        if not n:
+            break
+        pos += n
+    return out[:pos], bool(f.read(1))
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -34,7 +50,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with _open(path) as f:
+        is_gzip = _is_gzip(path)
+        with (gzip.open(path, "rb") if is_gzip else open(path, "rb")) as f:
             head = f.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0:
                 raise GanforgeError(f"{path} is not an IDX file (bad magic number); "
@@ -53,14 +70,17 @@ def read_idx(path: str | Path) -> np.ndarray:
             if count > MAX_BYTES:
                 raise GanforgeError(f"{path} declares shape {shape}, over {MAX_BYTES} values; "
                                     "the header is corrupt")
-            body = f.read(count + 1)  # one byte more reveals trailing garbage
+            size = path.stat().st_size
+            if count > (size * MAX_DEFLATE_RATIO + 1024 if is_gzip else size):
+                raise GanforgeError(f"{path} declares shape {shape} ({count} values), more than its "
+                                    f"{size} bytes can hold; the file is truncated or corrupt")
+            body, trailing = _read_into(f, count)
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise GanforgeError(f"{path} does not exist") from None
         raise GanforgeError(f"cannot read {path}: {e}; the file is damaged, download it again") from None
-    if len(body) != count:
+    if len(body) != count or trailing:
         what = "truncated" if len(body) < count else "longer than its header declares"
         raise GanforgeError(f"{path} is {what} (header shape {shape}, {count} values, "
-                            f"found {min(len(body), count)}{'+' if len(body) > count else ''}); "
-                            "download it again")
-    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+                            f"found {len(body)}{'+' if trailing else ''}); download it again")
+    return body.reshape(shape)

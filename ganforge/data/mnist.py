@@ -95,7 +95,7 @@ def load_idx_dir(directory: Path, split: str, class_names: list[str] | None = No
                             f"{images_path}; the files do not belong together")
     if class_names is None:
         class_names = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else []
-    return ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1),
+    return ImageDataset(torch.from_numpy(images).unsqueeze(1),
                         torch.from_numpy(labels.astype(np.int64)), list(class_names),
                         source=str(directory))
 

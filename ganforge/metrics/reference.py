@@ -16,18 +16,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors import SafetensorError, safe_open
 
-from ganforge.data.folder import load_folder
+from ganforge.data.folder import load_folder, open_image, printable
 from ganforge.data.mnist import file_names, find_idx, load_idx_dir
 from ganforge.errors import GanforgeError
+from ganforge.generator import MAX_SAMPLES
 from ganforge.metrics.features import ASSETS, CLASSIFIER_PATH, RESOLUTION, embed
 from ganforge.metrics.scores import real_radii
 
@@ -35,6 +38,8 @@ MNIST_TEST = "mnist-test"
 MNIST_TEST_PATH = ASSETS / "mnist_test_features.safetensors"
 DIGIT_ACCURACY = 0.9  # a labelled reference the classifier reads this well holds digits
 SAMPLE_NAME = re.compile(r"^(\d+)_\d+\.png$", re.IGNORECASE)
+MAX_LABEL = 9_999  # as many classes as a model may have (config: num_classes <= 10000)
+MAX_NPZ_BYTES = 1 << 30  # of images in an .npz: checked in its header, before anything is read
 
 
 @dataclass
@@ -124,28 +129,43 @@ def load_images(path: Path, prefer_split: str = "train") -> tuple[torch.Tensor, 
     return ds.images, (ds.labels if ds.class_names else None)
 
 
+def _npz_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype] | None:
+    """Shape and dtype of array `name` in an open .npz, from its .npy header alone."""
+    if f"{name}.npy" not in zf.namelist():
+        return None
+    with zf.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    return shape, dtype
+
+
 def _load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Images (and labels) of an .npz. Shapes and dtypes are checked in the headers before any
+    array is read, so a small file declaring a huge array allocates nothing; other arrays in the
+    file are never read."""
     try:
+        with zipfile.ZipFile(path) as zf:
+            images_head, labels_head = _npz_header(zf, "images"), _npz_header(zf, "labels")
+            if images_head is None:
+                raise GanforgeError(f"{path} has no 'images' array (it has {', '.join(zf.namelist()) or 'nothing'}); "
+                                    "write one with 'ganforge generate RUN --out FILE.npz'")
+            shape, dtype = images_head
+            if dtype != np.uint8:
+                raise GanforgeError(f"{path}: images must be uint8 in 0..255 (got {dtype})")
+            if len(shape) not in (3, 4) or not 0 < shape[0] <= MAX_SAMPLES or math.prod(shape) > MAX_NPZ_BYTES:
+                raise GanforgeError(f"{path}: images must be (N, H, W) or (N, C, H, W) with 0 < N <= "
+                                    f"{MAX_SAMPLES} and at most {MAX_NPZ_BYTES} bytes (got {shape})")
+            if labels_head is not None and (labels_head[0] != shape[:1] or labels_head[1].kind not in "iu"):
+                raise GanforgeError(f"{path}: labels must be {shape[0]} integers (got {labels_head[1]} "
+                                    f"{labels_head[0]})")
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise GanforgeError(f"cannot read {path}: {e}") from None
-    if "images" not in arrays:
-        raise GanforgeError(f"{path} has no 'images' array (it has {', '.join(arrays) or 'nothing'}); "
-                            "write one with 'ganforge generate RUN --out FILE.npz'")
-    images = arrays["images"]
-    if images.dtype != np.uint8:
-        raise GanforgeError(f"{path}: images must be uint8 in 0..255 (got {images.dtype})")
+            images, labels = z["images"], (z["labels"] if labels_head is not None else None)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise GanforgeError(f"cannot read {path}: {e}; write it with 'ganforge generate RUN --out FILE.npz'") from None
     if images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    if images.ndim not in (3, 4) or len(images) == 0:
-        raise GanforgeError(f"{path}: images must be (N, H, W) or (N, C, H, W) with N > 0 "
-                            f"(got {images.shape})")
-    labels = arrays.get("labels")
     if labels is not None:
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise GanforgeError(f"{path}: labels must be {len(images)} integers (got {labels.dtype} "
-                                f"{labels.shape})")
         labels = torch.from_numpy(labels.astype(np.int64))
     images = torch.from_numpy(np.ascontiguousarray(images))
     return (images.unsqueeze(1) if images.ndim == 3 else images), labels
@@ -154,13 +174,17 @@ def _load_npz(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
 def _load_pngs(pngs: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     arrays, labels = [], []
     for p in pngs:
-        try:
-            with Image.open(p) as img:
+        label = int(SAMPLE_NAME.match(p.name).group(1))
+        if label > MAX_LABEL:
+            raise GanforgeError(f"{printable(p)}: label {label} is over {MAX_LABEL}; name files <label>_<index>.png "
+                                f"with a class label in 0..{MAX_LABEL}")
+        try:  # open_image refuses decompression bombs before decoding them
+            with open_image(p) as img:
                 a = np.asarray(img.convert("L" if img.mode in ("1", "L", "LA", "P") else "RGB"))
         except (OSError, ValueError) as e:
-            raise GanforgeError(f"cannot read {p}: {e}") from None
+            raise GanforgeError(f"cannot read {printable(p)}: {e}; it is not a usable image") from None
         arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-        labels.append(int(SAMPLE_NAME.match(p.name).group(1)))
+        labels.append(label)
     if len({a.shape for a in arrays}) > 1:
         raise GanforgeError(f"the images in {pngs[0].parent} differ in size or mode; they must all match")
     return torch.from_numpy(np.stack(arrays)), torch.tensor(labels)

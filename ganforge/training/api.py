@@ -71,6 +71,8 @@ class Trainer(loop.Trainer):
         self._group.enter_context(dist.process_group(dist.device_for(cfg.device), cfg.backend))
         try:
             super().__init__(cfg, run, resume=resume is not None, progress=progress)
+            # Held until finish(), like train(): a second writer is refused while this one lives.
+            self._group.enter_context(loop.writer_lock(self.run, self.device))
         except BaseException:
             self._group.close()
             raise

@@ -4,6 +4,7 @@ which save a checkpoint first)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -29,8 +30,8 @@ from ganforge.rundir import RunDir
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
+from ganforge.training.state import build_state, check_config_file, ema_update, resolve
 from ganforge.training.tensorboard import TensorBoardLog
-from ganforge.training.state import build_state, ema_update, resolve
 
 log = logging.getLogger("ganforge")
 
@@ -53,7 +54,9 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
 
 
 class Trainer:
-    """One run: builds everything from the config, then `train()` trains to the end."""
+    """One run: building it from the config only reads (data, the run directory, a checkpoint to
+    resume); `train()` writes the run directory and trains to the end. `train` (below) holds the
+    run's lock around `train()`, so a second writer is refused before it writes anything."""
 
     def __init__(self, cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True):
         # Data parallel (torchrun): each of `world` ranks takes [rank::world] of every global batch.
@@ -69,12 +72,10 @@ class Trainer:
         self.data = data.to(self.device)
         self.order = BatchOrder(len(data), self.cfg.batch_size, self.cfg.seed, self.device)
         stored = self._checked_run_dir(resume)
+        self.resumed = stored is not None
         self.state = build_state(self.cfg, self.device)
         if stored is not None:
             self.state.restore(*stored, self.run.checkpoint())
-            if self.is_main:
-                self.run.remove_stale_temps()
-                self.run.drop_metrics_after(self.state.step)
         self.rollbacks, self._begun = 0, False
         # The open log interval: summed stats, their count, and elapsed_s when it began.
         self._sums: dict[str, torch.Tensor] = {}
@@ -90,9 +91,7 @@ class Trainer:
         """The stored checkpoint to resume from (checked against this config), or None for a new run."""
         ckpt = self.run.checkpoint()
         if not resume:
-            if self.run.holds_run():
-                raise GanforgeError(f"{self.run.path} already holds a run; continue it with --resume "
-                                    f"{self.run.path} or choose another --out")
+            self._check_new_run(name_writer=self.is_main)
             return None
         tensors, meta = load_checkpoint(ckpt)
         stored = checkpoint_config(meta, ckpt)
@@ -100,7 +99,19 @@ class Trainer:
         if stored.model != self.cfg.model:
             raise GanforgeError(f"{self.run.path} was trained with a different model or data "
                                 f"({stored.model} vs {self.cfg.model}); resume it with its own settings")
+        if self.is_main:
+            check_config_file(self.run, stored)
         return tensors, meta
+
+    def _check_new_run(self, name_writer: bool) -> None:
+        """A new run goes into a missing, empty or never-started directory only."""
+        if self.run.holds_run():
+            if name_writer:
+                with self.run.lock():  # a run still training: its lock names the process writing it
+                    pass
+            raise GanforgeError(f"{self.run.path} already holds a run; continue it with --resume "
+                                f"{self.run.path} or choose another --out")
+        self.run.refuse_foreign()
 
     def _wrap_for_training(self) -> None:
         # Steps run G and D through their compiled and DDP wrappers; RunState (checkpoints, G_ema)
@@ -208,6 +219,13 @@ class Trainer:
         need one) and its config. Idempotent, so `steps()` may be called again and again."""
         if self._begun:
             return
+        if self.is_main:
+            if not self.resumed:
+                self._check_new_run(name_writer=False)  # again, under the lock: no run appeared since
+            self.run.make_dirs()
+            if self.resumed:  # under the lock, so no other writer's temporary file is removed
+                self.run.remove_stale_temps()
+                self.run.drop_metrics_after(self.state.step)
         if self.state.step == 0:
             self.save_checkpoint()
         self.write_config()
@@ -311,6 +329,26 @@ class Trainer:
 
 def train(cfg: TrainConfig, run: str | Path, *, resume: bool = False, progress: bool = True) -> Path:
     """Train a GAN as configured into the run directory `run`; returns it. Under torchrun, every
-    process calls this: they join one data-parallel job and only rank 0 writes files."""
-    with dist.process_group(dist.device_for(cfg.device), cfg.backend):
-        return Trainer(cfg, run, resume=resume, progress=progress).train()
+    process calls this: they join one data-parallel job and only rank 0 writes files, holding the
+    run's lock (RunDir.lock) from before the run directory is checked until the last file is written."""
+    device = dist.device_for(cfg.device)
+    with dist.process_group(device, cfg.backend):
+        trainer = Trainer(cfg, run, resume=resume, progress=progress)
+        with writer_lock(RunDir(run), device):
+            return trainer.train()
+
+
+@contextlib.contextmanager
+def writer_lock(run: RunDir, device: torch.device):
+    """Rank 0 holds `run`'s lock for the life of the job. Every rank learns whether it got it, so
+    all stop together: a rank going on alone would wait for the others for ever."""
+    with contextlib.ExitStack() as held:
+        error = None
+        if dist.is_main():
+            try:
+                held.enter_context(run.lock())
+            except GanforgeError as e:
+                error = e
+        if dist.agree_max([float(error is not None)], device)[0]:
+            raise error or GanforgeError(f"rank 0 could not lock {run.path}; see its error")
+        yield

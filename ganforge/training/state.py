@@ -4,6 +4,8 @@ how it is built from a configuration and data, and how it goes into and out of a
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from ganforge.data import ImageDataset, load_dataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
+from ganforge.rundir import RunDir
+
+log = logging.getLogger("ganforge")
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
@@ -31,6 +36,40 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
                       img_channels=data.img_channels, img_resolution=data.img_resolution)
     BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
     return validate(cfg), data
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    """{"model": {"width": 16}} -> {"model.width": 16}."""
+    return {k: v for key, value in d.items()
+            for k, v in (flat(value, f"{prefix}{key}.").items() if isinstance(value, dict)
+                         else [(f"{prefix}{key}", value)])}
+
+
+def check_config_file(run: RunDir, stored: TrainConfig) -> None:
+    """Compare a resumed run's config.json with the configuration in its checkpoint, which is
+    what resuming uses (config.json is an output, rewritten from it). An edited model setting
+    contradicts the weights: refused. Any other edit is reported in one warning, as it is undone."""
+    try:
+        written = json.loads(run.config.read_text())["config"]
+        edited = flat(written) if isinstance(written, dict) else None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        edited = None
+    if edited is None:
+        if run.config.exists():
+            log.warning("%s is not a config.json ganforge wrote; it is rewritten from the checkpoint", run.config)
+        return
+    truth = flat(stored.to_dict())
+    differ = sorted(k for k in set(truth) | set(edited) if edited.get(k, truth.get(k)) != truth.get(k)
+                    and not (isinstance(truth.get(k), tuple) and list(truth[k]) == edited.get(k)))
+    model = [k for k in differ if k.startswith("model.")]
+    if model:
+        k = model[0]
+        raise GanforgeError(f"{run.config} says {k} is {edited.get(k)!r}, but the checkpoint's weights were "
+                            f"trained with {truth.get(k)!r}; undo the edit (or delete config.json) to resume")
+    if differ:
+        log.warning("%s was edited (%s); the checkpoint's stored configuration wins and config.json is "
+                    "rewritten from it: change a resumed run's budget or device with flags",
+                    run.config, ", ".join(differ))
 
 
 def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:

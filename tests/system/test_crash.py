@@ -89,8 +89,10 @@ def test_resume_without_checkpoint_starts_afresh(tiny_digits, tmp_path):
     """A run killed before its first checkpoint holds nothing to resume: training into the same
     directory again is allowed, and --resume says clearly there is nothing there."""
     run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.json").write_text("{}")
+    (run / "checkpoints").mkdir(parents=True)  # what such a run leaves: its directories and lock,
+    (run / "samples").mkdir()  # and the temporary file of its first checkpoint
+    (run / ".lock").write_text("12345\n")
+    (run / "checkpoints" / ".last.safetensors.x1y2.tmp").write_bytes(b"half")
     with pytest.raises(ganforge.errors.GanforgeError, match="no checkpoint"):
         train(preset("default").replace(data=str(tiny_digits), steps=1, device="cpu"), run, resume=True,
               progress=False)
