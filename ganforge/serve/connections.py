@@ -38,7 +38,12 @@ FD_RESERVE = 16  # files the server itself opens besides connections (reloads, l
 BACKLOG = 128  # the listen queue; also the number of times asyncio retries accept() per tick
 MAX_HEAD_BYTES = 16 * 1024  # request line + headers; h11's default, made explicit
 SHUTDOWN_S = 5  # Ctrl-C waits this long for answers in progress
+LINGER_S = 1.0  # a connection turned away is kept this long to read its request (see connection_made)
 LOG_EVERY_S = 60.0  # how often a repeating resource warning is logged
+
+BUSY = b'{"error": "too many connections are open; try again in a few seconds"}'
+SERVICE_UNAVAILABLE = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                       b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(BUSY), BUSY))
 
 log = logging.getLogger("ganforge.serve")
 
@@ -73,16 +78,24 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self._deadline: asyncio.TimerHandle | None = None
         self._waited_on = None  # the request whose answer got RESPONSE_TIMEOUT_S more
+        self._turned_away = False
         # uvicorn's own rule for 503 (it counts this connection too), applied before any byte
-        # arrives, so that silent connections beyond the limit do not hold a file descriptor.
+        # arrives, so that silent connections beyond the limit do not hold a file descriptor long.
         if self.limit_concurrency is not None and len(self.connections) >= self.limit_concurrency:
             TURNED_AWAY.warn(f"turned a connection away: {len(self.connections) - 1} are open, "
                              f"the limit is {self.limit_concurrency - 1}")
-            transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                            b"content-length: 19\r\nconnection: close\r\n\r\nService Unavailable")
-            transport.close()
+            self._turned_away = True
+            transport.write(SERVICE_UNAVAILABLE)
+            # Half-close and drain rather than close: closing with the client's request unread
+            # would send a reset, which can destroy the 503 before the client reads it.
+            transport.write_eof()
+            self._arm(LINGER_S)
             return
         self._arm(HEADER_TIMEOUT_S)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._turned_away:  # a turned-away connection's request is read and dropped
+            super().data_received(data)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
