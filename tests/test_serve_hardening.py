@@ -378,12 +378,13 @@ def test_the_connection_limit_follows_the_file_limit():
 
 
 # -- item 4: a real server ------------------------------------------------------------------------
-def start_server(run: Path, nofile: int | None = None) -> tuple[subprocess.Popen, int]:
+def start_server(run: Path, nofile: int | None = None, token: str | None = None) -> tuple[subprocess.Popen, int]:
     def limit_files():
         if nofile:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(run), "--port", "0"], cwd=ROOT,
+    env = {k: v for k, v in os.environ.items() if k != "GANFORGE_TOKEN"} | ({"GANFORGE_TOKEN": token} if token else {})
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(run), "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit_files)
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     first = proc.stdout.readline().decode() if ready else ""
@@ -532,3 +533,25 @@ def test_a_full_file_table_is_logged_once(handler):
         assert len(lines) == 1 and "the file table is full" in lines[0], lines[:5]
     else:
         assert len(lines) > 100
+
+
+@pytest.mark.slow
+def test_the_page_works_in_a_browser_with_a_token_and_its_policy(tiny_run, tmp_path):
+    """Chromium opens the printed URL (/?token=...): the redirect sets the cookie, and every later
+    request of the page (fetch, the sample grid's <img>) is served, with no CSP violation."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("playground_screenshot", ROOT / "scripts" / "playground_screenshot.py")
+    playground = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(playground)
+    if not Path(playground.CHROMIUM).exists():
+        pytest.skip(f"{playground.CHROMIUM} is not installed (apt-get install chromium)")
+    proc, port = start_server(tiny_run, token=TOKEN)
+    try:
+        with playground.chromium_page() as page:
+            seen = playground.click_through(page, f"http://127.0.0.1:{port}/?token={TOKEN}", tmp_path / "shot.png")
+            assert page.url == f"http://127.0.0.1:{port}/"  # the token left the address bar
+    finally:
+        stop(proc)
+    assert seen["errors"] == [] and seen["status"] == 200
+    assert seen["grid_pictures"] == 80 and any("/api/samples/latest" in c for c in seen["api_calls"])
