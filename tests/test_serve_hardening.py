@@ -30,7 +30,7 @@ from ganforge.errors import GanforgeError
 from ganforge.serve import connections
 from ganforge.serve.app import create_app
 from ganforge.serve.connections import (FILE_TABLE_FULL, HEADER_TIMEOUT_S, LOG_EVERY_S, MAX_CONNECTIONS,
-                                        Throttled, connection_limit, on_loop_error)
+                                        OncePerMinute, Throttled, connection_limit, on_loop_error)
 from ganforge.serve.guard import cookie_name, split_host
 from ganforge.serve.metrics_tail import MAX_LINE, MAX_SERIES, MetricsTail
 
@@ -352,6 +352,21 @@ def test_a_repeated_warning_is_logged_once_a_minute(caplog):
     assert [r.getMessage() for r in caplog.records] == ["full", "full (4999 more since the last report)"]
 
 
+def test_uvicorn_warnings_pass_once_a_minute_errors_always():
+    now = [0.0]
+    once = OncePerMinute(clock=lambda: now[0])
+
+    def record(level, msg):
+        return logging.LogRecord("uvicorn.error", level, __file__, 1, msg, None, None)
+
+    passed = [once.filter(record(logging.WARNING, "Invalid HTTP request received.")) for _ in range(1000)]
+    assert passed.count(True) == 1
+    assert once.filter(record(logging.WARNING, "Exceeded concurrency limit."))
+    assert all(once.filter(record(logging.ERROR, "Exception in ASGI application")) for _ in range(3))
+    now[0] += LOG_EVERY_S + 1
+    assert once.filter(record(logging.WARNING, "Invalid HTTP request received."))
+
+
 def test_a_full_file_table_is_one_line_not_a_traceback_each(caplog, monkeypatch):
     monkeypatch.setattr(FILE_TABLE_FULL, "last", None)
     passed = []
@@ -485,6 +500,10 @@ def test_idle_sockets_under_a_low_file_limit_do_not_stop_the_server(tiny_run):
         while (status := request(port, timeout=5)[0]) != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert status == 200  # service is back once they close
+        for _ in range(100):  # uvicorn warns once per malformed request: throttled
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"NOT HTTP\r\n\r\n")
+                s.recv(1024)
     finally:
         for s in idle:
             s.close()

@@ -11,7 +11,8 @@ full file table. uvicorn alone (0.54, h11) leaves these open:
   limit is set from the open-file limit (`ulimit -n`), so the file table cannot fill with sockets.
 - asyncio, when accept() fails with EMFILE, logs a traceback once per listen backlog slot, every
   second (Python 3.11: 2048 tracebacks a second with uvicorn's backlog, 47 MB of stderr in 12 s
-  measured); `serve` logs it once a minute, in one line that says what to do.
+  measured); `serve` logs it once a minute, in one line that says what to do. uvicorn's own
+  warnings ("Invalid HTTP request received.", one per bad request) are throttled the same way.
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ class Throttled:
 
 FILE_TABLE_FULL = Throttled()
 TURNED_AWAY = Throttled()
+
+
+class OncePerMinute(logging.Filter):
+    """Lets each distinct warning through at most once per LOG_EVERY_S; errors always pass."""
+
+    def __init__(self, clock=time.monotonic):
+        super().__init__()
+        self.clock = clock
+        self.last: dict[str, float] = {}  # keyed by the format string: uvicorn has a handful
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        now, key = self.clock(), str(record.msg)
+        if key in self.last and now - self.last[key] < LOG_EVERY_S:
+            return False
+        self.last[key] = now
+        return True
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -157,10 +176,12 @@ def build_server(app) -> uvicorn.Server:
     """A uvicorn server for `app` with the guards above; raises GanforgeError if the open-file
     limit is too low (before anything is printed or served)."""
     limit = connection_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0], open_fds())
-    return uvicorn.Server(uvicorn.Config(
+    config = uvicorn.Config(
         app, log_level="warning", http=GuardedH11Protocol, backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_S,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_graceful_shutdown=SHUTDOWN_S,
-        limit_concurrency=limit + 1))  # uvicorn counts the connection asking: limit + 1 lets `limit` be open
+        limit_concurrency=limit + 1)  # uvicorn counts the connection asking: limit + 1 lets `limit` be open
+    logging.getLogger("uvicorn.error").addFilter(OncePerMinute())  # after Config, which sets up logging
+    return uvicorn.Server(config)
 
 
 def run_server(server: uvicorn.Server, sock: socket.socket) -> None:
