@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import resource
 import select
 import shutil
 import socket
@@ -29,8 +28,16 @@ from ganforge.cli import cli
 from ganforge.errors import GanforgeError
 from ganforge.serve import connections
 from ganforge.serve.app import create_app
-from ganforge.serve.connections import (FILE_TABLE_FULL, HEADER_TIMEOUT_S, LOG_EVERY_S, MAX_CONNECTIONS,
-                                        OncePerMinute, Throttled, connection_limit, on_loop_error)
+from ganforge.serve.connections import (
+    FILE_TABLE_FULL,
+    HEADER_TIMEOUT_S,
+    LOG_EVERY_S,
+    MAX_CONNECTIONS,
+    OncePerMinute,
+    Throttled,
+    connection_limit,
+    on_loop_error,
+)
 from ganforge.serve.guard import cookie_name, split_host
 from ganforge.serve.metrics_tail import MAX_LINE, MAX_SERIES, MetricsTail
 
@@ -231,7 +238,8 @@ def test_a_fifo_or_a_non_png_in_samples_is_refused_at_once(run):
 
 def test_sample_grids_are_served_by_step_number(run):
     c = TestClient(create_app(run), base_url=BASE)
-    assert c.get("/api/samples/latest", params={"step": 3}).content == (run / "samples" / "step-000003.png").read_bytes()
+    grid = c.get("/api/samples/latest", params={"step": 3})
+    assert grid.content == (run / "samples" / "step-000003.png").read_bytes()
     r = c.get("/api/samples/latest", params={"step": 4})
     assert r.status_code == 404 and "no sample grid of step 4" in r.json()["error"]
     assert c.get("/api/samples/latest", params={"step": 2**63}).status_code == 422
@@ -393,14 +401,17 @@ def test_the_connection_limit_follows_the_file_limit():
 
 
 # -- item 4: a real server ------------------------------------------------------------------------
-def start_server(run: Path, nofile: int | None = None, token: str | None = None) -> tuple[subprocess.Popen, int]:
-    def limit_files():
-        if nofile:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+# `python -m ganforge`, under an open-file limit of argv[1] (0: unchanged)
+LIMITED = ("import resource, runpy, sys\n"
+           "n = int(sys.argv.pop(1))\n"
+           "if n: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))\n"
+           "runpy.run_module('ganforge', run_name='__main__')\n")
 
+
+def start_server(run: Path, nofile: int = 0, token: str | None = None) -> tuple[subprocess.Popen, int]:
     env = {k: v for k, v in os.environ.items() if k != "GANFORGE_TOKEN"} | ({"GANFORGE_TOKEN": token} if token else {})
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(run), "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit_files)
+    proc = subprocess.Popen([sys.executable, "-c", LIMITED, str(nofile), "serve", str(run), "--port", "0"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     first = proc.stdout.readline().decode() if ready else ""
     found = re.search(r"http://127\.0\.0\.1:(\d+)/", first)
@@ -560,7 +571,8 @@ def test_the_page_works_in_a_browser_with_a_token_and_its_policy(tiny_run, tmp_p
     request of the page (fetch, the sample grid's <img>) is served, with no CSP violation."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("playground_screenshot", ROOT / "scripts" / "playground_screenshot.py")
+    script = ROOT / "scripts" / "playground_screenshot.py"
+    spec = importlib.util.spec_from_file_location("playground_screenshot", script)
     playground = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(playground)
     if not Path(playground.CHROMIUM).exists():
@@ -568,7 +580,8 @@ def test_the_page_works_in_a_browser_with_a_token_and_its_policy(tiny_run, tmp_p
     proc, port = start_server(tiny_run, token=TOKEN)
     try:
         with playground.chromium_page() as page:
-            seen = playground.click_through(page, f"http://127.0.0.1:{port}/?token={TOKEN}", tmp_path / "shot.png")
+            url = f"http://127.0.0.1:{port}/?token={TOKEN}"
+            seen = playground.click_through(page, url, tmp_path / "shot.png")
             assert page.url == f"http://127.0.0.1:{port}/"  # the token left the address bar
     finally:
         stop(proc)
