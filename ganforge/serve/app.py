@@ -14,7 +14,6 @@ passes serve/guard.py (Host header, token, security headers).
 import base64
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from ganforge.outputs import png_bytes, to_pil
 from ganforge.rundir import RunDir
 from ganforge.serve.guard import Guard
 from ganforge.serve.metrics_tail import MetricsTail
+from ganforge.serve.samples import read_grid
 
 STATIC = Path(__file__).parent / "static"
 MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
@@ -44,8 +44,6 @@ MAX_STEPS = 16  # interpolation frames
 SLIDERS = 8  # noise dimensions the page exposes as sliders
 SLIDER_LIMIT = 4.0  # z is standard normal: |z_i| > 4 happens once in ~16,000 draws
 MAX_CURVE_POINTS = 500  # per metric series sent to the training view
-MAX_SAMPLE_BYTES = 64 << 20  # a 10x10 grid of 256x256 RGB images is ~10 MB as PNG
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 log = logging.getLogger("ganforge.serve")
 
@@ -93,40 +91,6 @@ class Playground:
 
     def newest_sample_step(self) -> int | None:
         return max((step for step, _ in self.dir.sample_grids()), default=None)
-
-    def sample_png(self, step: int) -> bytes | None:
-        """The sample grid training wrote for `step`, or None if there is none.
-
-        Its path comes from the step number alone, and it is served only if it is a regular file
-        with one link, opened without following a symlink, in a samples/ that is no symlink either:
-        a hard link or symlink someone placed there could lead to any file on the machine.
-        Raises GanforgeError for such a file."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW
-        name = self.dir.sample(step).name
-        try:
-            folder = os.open(self.dir.samples, flags | os.O_DIRECTORY)
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise GanforgeError(f"{self.dir.samples} cannot be read ({e.strerror}); it must be a "
-                                "directory written by training, not a link") from None
-        try:
-            fd = os.open(name, flags | os.O_NONBLOCK, dir_fd=folder)  # NONBLOCK: a FIFO must not hang
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise GanforgeError(f"samples/{name} cannot be read ({e.strerror}); a link is not served") from None
-        finally:
-            os.close(folder)
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > MAX_SAMPLE_BYTES:
-                raise GanforgeError(f"samples/{name} is not a sample grid written by training (a link, a "
-                                    "special file or too large); it is not served")
-            data = f.read(MAX_SAMPLE_BYTES + 1)
-        if not data.startswith(PNG_SIGNATURE) or len(data) > MAX_SAMPLE_BYTES:
-            raise GanforgeError(f"samples/{name} is not a PNG image; it is not served")
-        return data
 
 
 # -- responses (they document the API in its OpenAPI schema) ---------------------------------
@@ -322,7 +286,7 @@ def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterabl
             ge=0, le=MAX_SEED, description="the step whose grid to send; left out: the newest")] = None) -> Response:
         if step is None:
             step = play.newest_sample_step()
-        png = None if step is None else play.sample_png(step)
+        png = None if step is None else read_grid(play.dir, step)
         if png is None:
             return error(404, "the run has no sample grid yet" if step is None else
                          f"the run has no sample grid of step {step}")
