@@ -245,6 +245,17 @@ def test_sample_grids_are_served_by_step_number(run):
     assert c.get("/api/samples/latest", params={"step": 2**63}).status_code == 422
 
 
+def test_a_class_name_that_was_not_utf8_is_shown_not_a_500(run):
+    from ganforge.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = run / "checkpoints" / "last.safetensors"
+    tensors, meta = load_checkpoint(ckpt)
+    meta["class_names"][1] = b"caf\xe9".decode("utf-8", "surrogateescape")  # a Latin-1 folder name
+    save_checkpoint(ckpt, tensors, meta)
+    r = TestClient(create_app(run), base_url=BASE).get("/api/info")
+    assert r.status_code == 200 and r.json()["class_names"][1] == "caf\ufffd"
+
+
 # -- item 6: metrics.jsonl, incrementally --------------------------------------------------------
 def line(step: int, **extra) -> str:
     return json.dumps({"step": step, "loss_d": step / 10, "loss_g": 1.0, "time_s": 0.5, **extra}) + "\n"

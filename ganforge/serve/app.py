@@ -167,6 +167,12 @@ def pictures(gan: GAN, z: torch.Tensor, labels: torch.Tensor | None) -> list[Pic
             for img, v, y in zip(to_uint8(images).cpu(), verdicts, names)]
 
 
+def shown(name: str) -> str:
+    """A class name as text: a folder name that was not UTF-8 reaches the checkpoint with its bytes
+    as lone surrogates (os.listdir's surrogateescape), which no JSON answer can encode."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -221,7 +227,7 @@ def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterabl
         gan = play.gan
         m = gan.model
         return Info(run=play.run.resolve().name, step=gan.step, net=m.net, z_dim=m.z_dim,
-                    conditional=gan.conditional, class_names=gan.class_names,
+                    conditional=gan.conditional, class_names=[shown(n) for n in gan.class_names],
                     img_channels=m.img_channels, img_resolution=m.img_resolution)
 
     @app.get("/api/generate", response_model=Generated, summary="one image for a class and a seed")
