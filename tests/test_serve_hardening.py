@@ -104,6 +104,12 @@ def test_split_host(value, parsed):
     assert split_host(value) == parsed
 
 
+def test_oversized_headers_are_refused(client):
+    r = client.get("/api/info", headers={"x-junk": "a" * 17_000})
+    assert r.status_code == 431 and "16 KiB" in r.json()["error"]
+    assert_security_headers(r)
+
+
 # -- item 5: headers on every answer --------------------------------------------------------------
 @pytest.mark.parametrize("path, status", [("/", 200), ("/static/app.js", 200), ("/api/info", 200),
                                           ("/api/generate?cls=99", 422), ("/missing", 404),

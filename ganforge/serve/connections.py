@@ -29,6 +29,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ganforge.errors import GanforgeError
+from ganforge.serve.guard import MAX_HEAD_BYTES  # also the most h11 buffers of an unfinished head
 
 HEADER_TIMEOUT_S = 10.0  # a browser sends its request head in one packet; a slow link in well under 1 s
 RESPONSE_TIMEOUT_S = 60.0  # the slowest answer (a 16x16 grid on a busy CPU) takes well under a second
@@ -37,7 +38,6 @@ MAX_CONNECTIONS = 64  # a browser opens 6 per host; 64 leaves room for a few peo
 FDS_PER_CONNECTION = 2  # its socket, and a file a request may open (checkpoint, sample, page)
 FD_RESERVE = 16  # files the server itself opens besides connections (reloads, logs, imports)
 BACKLOG = 128  # the listen queue; also the number of times asyncio retries accept() per tick
-MAX_HEAD_BYTES = 16 * 1024  # request line + headers; h11's default, made explicit
 SHUTDOWN_S = 5  # Ctrl-C waits this long for answers in progress
 LINGER_S = 1.0  # a connection turned away is kept this long to read its request (see connection_made)
 LOG_EVERY_S = 60.0  # how often a repeating resource warning is logged

@@ -9,6 +9,7 @@ front of every request (API, page and static files alike, so no route can be for
   `Authorization: Bearer TOKEN` or in the cookie the page sets. The URL printed at start carries it
   once as `/?token=TOKEN`; the server answers with the cookie and a redirect to `/`, so the token
   leaves the address bar, and the page's own requests (fetch, <img>) carry it without any script.
+- Size: request headers over 16 KiB are answered 431.
 - Headers on every answer: the page loads only its own files (Content-Security-Policy; images also
   from data: URLs, which is how the API returns them), may not be framed, and types are not sniffed.
 """
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
+MAX_HEAD_BYTES = 16 * 1024  # request headers; a browser sends ~1 KB
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,256}")  # URL- and cookie-safe, long enough not to guess
 SECURITY_HEADERS = [
@@ -70,6 +72,10 @@ class Guard:
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
 
+        if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEAD_BYTES:
+            # h11 refuses a longer head only while it is incomplete; one that arrives whole passes
+            return await answer(send_with_headers, 431, {"error": f"the request headers are over "
+                                                         f"{MAX_HEAD_BYTES // 1024} KiB; send fewer"})
         headers = dict(scope["headers"])  # lower-case names; a repeated header: the last one
         port = (scope.get("server") or (None, None))[1]
         if problem := self.host_problem(headers.get(b"host", b"").decode("latin-1"), scope.get("server")):
