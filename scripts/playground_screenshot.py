@@ -72,18 +72,20 @@ def click_through(page, url: str, screenshot: Path, cls: int = 7) -> dict:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(url)
-    page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')")
+    # Waits are written as functions: a string expression is eval'd in the page, which its
+    # Content-Security-Policy (no 'unsafe-eval') forbids.
+    page.wait_for_function("() => document.getElementById('image').src.startsWith('data:image/png')")
     before = page.get_attribute("#image", "src")
     with page.expect_response(lambda r: "/api/generate" in r.url and f"cls={cls}" in r.url) as response:
         page.click(f"#classes button[data-class='{cls}']")
-    page.wait_for_function(f"document.getElementById('image').dataset.label === '{cls}'")
+    page.wait_for_function(f"() => document.getElementById('image').dataset.label === '{cls}'")
     after = page.get_attribute("#image", "src")
     with page.expect_response(lambda r: "/api/generate" in r.url and "dims=" in r.url):
         page.locator("#z0").fill("2.5")
     page.wait_for_selector("#grid figure")
     page.wait_for_selector("#strip figure")
     page.wait_for_selector("#sample-grid:not([hidden])")
-    page.wait_for_function("document.getElementById('sample-grid').complete")
+    page.wait_for_function("() => document.getElementById('sample-grid').complete")
     page.wait_for_load_state("networkidle")
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=True)

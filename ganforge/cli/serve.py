@@ -1,8 +1,14 @@
-"""`ganforge serve`: the web playground, on a socket opened before the model is served."""
+"""`ganforge serve`: the web playground, on a socket opened before the model is served.
+
+On loopback it is open to this machine's users, as any local port is; anywhere else it requires a
+token, generated at start unless --token (or GANFORGE_TOKEN) gives one: there is no way to open it to
+a network without one.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import socket
 
 import click
@@ -17,24 +23,40 @@ from ganforge.errors import GanforgeError
               help="Address to listen on; 0.0.0.0 opens the playground to your whole network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on; 0 picks a free one.")
-def command(run, host, port):
+@click.option("--token", envvar="GANFORGE_TOKEN", default=None,
+              help="Secret every request must carry (16+ letters, digits, - _ . ~). Required off "
+                   "loopback: left out there, one is generated and printed. Also read from GANFORGE_TOKEN, "
+                   "which other users cannot see in 'ps'.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests addressed to this host name (a DNS name or a proxy's); "
+                   "repeatable. localhost, 127.0.0.1, [::1] and the listening address always work.")
+def command(run, host, port, token, allowed_hosts):
     """Open a web playground for a run: generate, grid, interpolate, watch training.
     Example: ganforge serve runs/digits, then open http://127.0.0.1:8000/"""
     try:
-        import uvicorn
-
         from ganforge.serve import create_app
+        from ganforge.serve.connections import build_server, run_server
+        from ganforge.serve.guard import valid_token
     except ImportError as e:
         raise GanforgeError(f"the playground needs {e.name}: pip install 'ganforge[serve]'") from None
 
-    app = create_app(run)  # a run that is not usable fails here, before listening
+    if token is not None and not valid_token(token):
+        raise GanforgeError("--token must be 16 to 256 letters, digits, '-', '_', '.' or '~'; "
+                            "leave it out to have one generated")
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+    names = [*allowed_hosts, *([] if is_address(host) else [host])]  # --host NAME: requests name it
+    app = create_app(run, token=token, allowed_hosts=names)  # a run that is not usable fails here
+    server = build_server(app)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"ganforge playground for {run}: http://{shown}:{sock.getsockname()[1]}/ "
+    query = f"?token={token}" if token else ""
+    click.echo(f"ganforge playground for {run}: http://{shown}:{sock.getsockname()[1]}/{query} "
                "(API schema at /openapi.json; Ctrl-C stops)")
     if not is_loopback(host):
-        click.echo(f"warning: listening on {host}: anyone who can reach this machine can use it", err=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        click.echo(f"listening on {host}: requests need the token above (header 'Authorization: Bearer "
+                   "TOKEN', or open the URL once in a browser); traffic is not encrypted", err=True)
+    run_server(server, sock)
 
 
 def is_loopback(host: str) -> bool:
@@ -42,6 +64,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -2,19 +2,21 @@
 page from ganforge/serve/static. FastAPI's /docs and /redoc pages are off: they load their scripts
 from a CDN, and the playground must work offline.
 
-No request names a file: the server reads only the run's checkpoint, metrics and newest sample grid,
-which it finds itself. Every query parameter is checked against the limits below; a bad one gets a
-4xx answer {"error": "<what is wrong>"}. Nothing is cached per request, so memory stays flat.
+No request names a file: the server reads only the run's checkpoint, metrics and sample grids (by
+step number), which it finds itself. Every query parameter is checked against the limits below; a
+bad one gets a 4xx answer {"error": "<what is wrong>"}. Nothing is cached per request, so memory
+stays flat; metrics.jsonl is followed incrementally (serve/metrics_tail.py). Every request first
+passes serve/guard.py (Host header, token, security headers).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which
 # name types local to create_app.
 import base64
 import logging
-import math
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +35,9 @@ from ganforge.generator import GAN, MAX_SEED, class_ends, interpolation, load
 from ganforge.outputs import png_bytes, to_pil
 from ganforge.police import meaning as police_meaning
 from ganforge.rundir import RunDir
+from ganforge.serve.guard import Guard
+from ganforge.serve.metrics_tail import MetricsTail
+from ganforge.serve.samples import read_grid
 
 STATIC = Path(__file__).parent / "static"
 MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
@@ -57,6 +62,7 @@ class Playground:
             raise GanforgeError(f"{run} is not a run directory (it has no checkpoints/last.safetensors); "
                                 "give one made by 'ganforge train'")
         self.run, self.dir = run, RunDir(run)
+        self.metrics = MetricsTail(self.dir.metrics)
         self._lock = threading.Lock()
         self._stamp = self._checkpoint_stamp()
         try:
@@ -84,9 +90,8 @@ class Playground:
                     self._stamp = stamp
         return self._gan
 
-    def newest_sample(self) -> tuple[int, Path] | None:
-        """(step, path) of the newest sample grid in RUN/samples, or None."""
-        return max(self.dir.sample_grids(), default=None)
+    def newest_sample_step(self) -> int | None:
+        return max((step for step, _ in self.dir.sample_grids()), default=None)
 
 
 # -- responses (they document the API in its OpenAPI schema) ---------------------------------
@@ -180,18 +185,10 @@ def realness_reference(gan: GAN) -> dict[str, str | None]:
                                                                           "realness_missing": ref}
 
 
-def metric_series(records: list[dict]) -> dict[str, Series]:
-    """Every numeric metric by step, thinned to at most MAX_CURVE_POINTS points each."""
-    skip = {"step", "epoch", "time_s"}
-    keys = dict.fromkeys(k for r in records for k, v in r.items()
-                         if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool))
-    out = {}
-    for k in keys:
-        pts = [(r["step"], r[k]) for r in records
-               if isinstance(r.get("step"), int) and isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
-        pts = pts[::math.ceil(len(pts) / MAX_CURVE_POINTS)] if len(pts) > MAX_CURVE_POINTS else pts
-        out[k] = Series(x=[p[0] for p in pts], y=[p[1] for p in pts])
-    return out
+def shown(name: str) -> str:
+    """A class name as text: a folder name that was not UTF-8 reaches the checkpoint with its bytes
+    as lone surrogates (os.listdir's surrogateescape), which no JSON answer can encode."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -206,8 +203,11 @@ def describe(err: dict) -> str:
     return f"query parameter '{where}': {err['msg']}{got}"
 
 
-def create_app(run: str | Path) -> FastAPI:
-    """The playground for the run directory `run`; raises GanforgeError if it is not a usable run."""
+def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterable[str] = ()) -> FastAPI:
+    """The playground for the run directory `run`; raises GanforgeError if it is not a usable run.
+
+    Requests must name a host it serves (see serve/guard.py; `allowed_hosts` adds names) and, if
+    `token` is given, carry it."""
     play = Playground(run)
     first = play.gan.model
     # Unconditional models take no class; any given is refused with that reason, not a range.
@@ -245,7 +245,7 @@ def create_app(run: str | Path) -> FastAPI:
         gan = play.gan
         m = gan.model
         return Info(run=play.run.resolve().name, step=gan.step, net=m.net, z_dim=m.z_dim,
-                    conditional=gan.conditional, class_names=gan.class_names,
+                    conditional=gan.conditional, class_names=[shown(n) for n in gan.class_names],
                     img_channels=m.img_channels, img_resolution=m.img_resolution,
                     score_meaning=police_meaning(gan.loss), **realness_reference(gan))
 
@@ -293,29 +293,32 @@ def create_app(run: str | Path) -> FastAPI:
     @app.get("/api/training", response_model=Training, summary="progress of the run: metrics and newest samples")
     def training() -> Training:
         gan = play.gan
-        records = play.dir.read_metrics()
+        play.metrics.refresh()
         try:
             age = round(time.time() - os.stat(play.dir.metrics).st_mtime, 1)
         except OSError:
             age = None
-        newest = play.newest_sample()
-        steps = [r["step"] for r in records if isinstance(r.get("step"), int)]
-        return Training(logged_step=max(steps, default=None), model_step=gan.step, seconds_since_update=age,
-                        sample_step=newest and newest[0],
-                        sample_url=newest and f"/api/samples/latest?step={newest[0]}",
-                        series=metric_series(records))
+        newest = play.newest_sample_step()
+        series = {name: Series(x=x, y=y) for name, (x, y) in play.metrics.thinned(MAX_CURVE_POINTS).items()}
+        return Training(logged_step=play.metrics.logged_step, model_step=gan.step, seconds_since_update=age,
+                        sample_step=newest, sample_url=None if newest is None else f"/api/samples/latest?step={newest}",
+                        series=series)
 
-    @app.get("/api/samples/latest", summary="the newest sample grid of the run (image/png)",
-             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no sample grid yet"}})
+    @app.get("/api/samples/latest", summary="a sample grid of the run (image/png): the newest, or a step's",
+             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such sample grid"},
+                        400: {"description": "the file there is not one training wrote"}})
     def latest_sample(step: Annotated[int | None, Query(
-            ge=0, description="ignored; lets the page ask again when the step changes")] = None) -> Response:
-        newest = play.newest_sample()
-        # The file is one the server listed itself; resolve() also refuses a symlink leading out.
-        if newest is None or not newest[1].resolve().is_relative_to(play.run.resolve()):
-            return error(404, "the run has no sample grid yet")
-        return Response(newest[1].read_bytes(), media_type="image/png", headers={"Cache-Control": "no-store"})
+            ge=0, le=MAX_SEED, description="the step whose grid to send; left out: the newest")] = None) -> Response:
+        if step is None:
+            step = play.newest_sample_step()
+        png = None if step is None else read_grid(play.dir, step)
+        if png is None:
+            return error(404, "the run has no sample grid yet" if step is None else
+                         f"the run has no sample grid of step {step}")
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

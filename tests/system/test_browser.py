@@ -25,6 +25,7 @@ def chromium():
         yield page
 
 
+@pytest.mark.slow
 def test_clicking_a_class_draws_a_new_image(tiny_run, chromium, tmp_path):
     shot = tmp_path / "playground.png"
     with playground.running_server(tiny_run) as url:

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_server_answers_every_request_under_concurrent_load(tiny_run):
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), str(tiny_run),
                         "--requests", "300", "--concurrency", "16"], capture_output=True, text=True, timeout=240)

@@ -9,7 +9,6 @@ import gzip
 import json
 import logging
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -32,7 +31,6 @@ from ganforge.generator import MAX_SAMPLES
 from ganforge.rundir import RunDir
 from ganforge.training.state import build_state
 
-from harness.data import write_idx
 from test_hostile import assert_refused, copy_run, png_declaring, rewrite, run_cli
 
 REPO = Path(__file__).resolve().parents[2]

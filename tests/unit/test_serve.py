@@ -23,12 +23,18 @@ from ganforge.cli.serve import is_loopback
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.serve import create_app
-from ganforge.serve.app import MAX_CURVE_POINTS, MAX_SIDE, MAX_STEPS, SLIDERS, metric_series
+from ganforge.serve.app import MAX_CURVE_POINTS, MAX_SIDE, MAX_STEPS, SLIDERS
+from ganforge.serve.metrics_tail import MetricsTail
+
+
+def local_client(run, **options) -> TestClient:
+    """A client that reaches the app as a browser on this machine does (the app refuses other Host names)."""
+    return TestClient(create_app(run, **options), base_url="http://127.0.0.1:8000")
 
 
 @pytest.fixture(scope="module")
 def client(tiny_run):
-    return TestClient(create_app(tiny_run))
+    return local_client(tiny_run)
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +131,14 @@ def test_training_status_and_newest_sample(client, tiny_run):
     assert png.content == (tiny_run / "samples" / "step-000006.png").read_bytes()
 
 
-def test_metric_series_is_thinned_and_skips_non_finite():
+def test_metric_series_is_thinned_and_skips_non_finite(tmp_path):
     records = [{"step": s, "loss_d": float(s), "fid": float("nan") if s == 3 else 1.0} for s in range(2000)]
-    series = metric_series(records)
-    assert 0 < len(series["loss_d"].x) <= MAX_CURVE_POINTS
-    assert 3 not in series["fid"].x and set(series) == {"loss_d", "fid"}
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    tail = MetricsTail(tmp_path / "metrics.jsonl")
+    tail.refresh()
+    series = tail.thinned(MAX_CURVE_POINTS)
+    assert 0 < len(series["loss_d"][0]) <= MAX_CURVE_POINTS
+    assert 3 not in series["fid"][0] and set(series) == {"loss_d", "fid"}
 
 
 def test_page_and_its_files_are_served(client):
@@ -197,7 +206,7 @@ def test_no_path_reaches_files_outside_the_page(client, path):
 def test_new_checkpoint_is_picked_up(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    client = TestClient(create_app(run))
+    client = local_client(run)
     before = client.get("/api/generate", params={"cls": 2, "seed": 0}).json()["image"]
     ckpt = run / "checkpoints" / "last.safetensors"
     tensors, meta = load_checkpoint(ckpt)
@@ -212,7 +221,7 @@ def test_training_view_of_a_run_just_started(tmp_path, tiny_run):
     shutil.copytree(tiny_run, run)
     shutil.rmtree(run / "samples")
     (run / "metrics.jsonl").write_text(json.dumps({"step": 2, "loss_d": 1.0}) + "\n{torn")
-    client = TestClient(create_app(run))
+    client = local_client(run)
     t = client.get("/api/training").json()
     assert t["logged_step"] == 2 and t["sample_url"] is None and t["series"]["loss_d"]["y"] == [1.0]
     assert 0 <= t["seconds_since_update"] < 60
@@ -226,15 +235,16 @@ def test_a_sample_symlink_leading_out_of_the_run_is_not_served(tmp_path, tiny_ru
     secret = tmp_path / "secret.png"
     secret.write_bytes(b"not yours")
     (run / "samples" / "step-999999.png").symlink_to(secret)
-    r = TestClient(create_app(run)).get("/api/samples/latest")
-    assert r.status_code == 404
+    r = local_client(run).get("/api/samples/latest")
+    assert r.status_code == 400 and "a link is not served" in r.json()["error"]
+    assert "not yours" not in r.text
 
 
 def test_unconditional_model_with_a_short_noise(tmp_path, tiny_config):
     from ganforge.training import train
     run = train(tiny_config.replace(num_classes=0, conditioning="input", z_dim=4, steps=2, sample_every=2, checkpoint_every=2),
                 tmp_path / "uncond", progress=False)
-    client = TestClient(create_app(run))
+    client = local_client(run)
     assert client.get("/api/info").json()["conditional"] is False
     assert len(client.get("/api/generate", params={"seed": 3}).json()["z"]) == 4
     r = client.get("/api/generate", params=[("seed", 3)] + [("dims", 0.5)] * 5)
