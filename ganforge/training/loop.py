@@ -25,6 +25,7 @@ from ganforge.generator import GAN
 from ganforge.outputs import png_bytes, save_grid
 from ganforge.plots import loss_plot
 from ganforge.rundir import RunDir
+from ganforge.training import init_from
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
@@ -73,6 +74,8 @@ class Trainer:
             if self.is_main:
                 self.run.remove_stale_temps()
                 self.run.drop_metrics_after(self.state.step)
+        elif self.cfg.init_from is not None:
+            init_from.initialise(self.state, self.cfg, self.class_names)
         self.rollbacks = 0
         self._wrap_for_training()
         self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device)
