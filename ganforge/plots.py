@@ -63,7 +63,7 @@ def report(gan: GAN, records: list[dict]) -> Image.Image:
         return [s for s, e in evals if key in e], [e[key] for s, e in evals if key in e]
 
     panels = [loss_plot(records),
-              line_plot({"fid": curve("fid")}, "FID by step (lower is better)"),
+              line_plot({"FID[digits]": curve("fid")}, "FID[digits] by step (lower is better)"),
               line_plot({k: curve(k) for k in ("precision", "recall", "coverage", "class_accuracy")},
                         "fidelity and diversity by step")]
     sheet = to_pil(grid(gan.class_sheet(REPORT_COLUMNS, seed=0), REPORT_COLUMNS), scale=2).convert("RGB")

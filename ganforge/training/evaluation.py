@@ -64,7 +64,7 @@ class InTrainingEval:
             result.pop("classes_covered", None)
             result.pop("class_kl", None)
         self.run.append_metrics({"step": step, "eval": {k: round(v, 5) for k, v in result.items()}})
-        self.postfix = {"fid": f"{result['fid']:.3g}"}
+        self.postfix = {"FID[digits]": f"{result['fid']:.3g}"}  # named for its features (docs/metrics.md)
         warning = mode_collapse({"step": step, **result}, self.num_classes_in_data)
         if warning:
             log.warning(warning)
