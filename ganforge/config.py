@@ -52,6 +52,9 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: str = "digits"  # bundled digits, a named MNIST-family set, or a directory
+    # Fine-tuning: start from this run's (or checkpoint file's) G, D and G_ema, with fresh
+    # optimizers (ganforge.training.init_from); None trains from a random initialisation.
+    init_from: str | None = None
     loss: str = "hinge"
     batch_size: int = 32
     lr_g: float = 4e-4
@@ -282,6 +285,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive_int(name, getattr(cfg, name))
     _require(isinstance(cfg.eval_every, int) and cfg.eval_every >= 0,
              f"eval_every must be a non-negative integer; 0 turns it off (got {cfg.eval_every!r})")
+    _require(cfg.init_from is None or (isinstance(cfg.init_from, str) and cfg.init_from != ""),
+             f"init_from must be a run directory or checkpoint file (got {cfg.init_from!r})")
     _require(cfg.eval_reference is None or (isinstance(cfg.eval_reference, str) and cfg.eval_reference != ""),
              f"eval_reference must be 'mnist-test' or a directory (got {cfg.eval_reference!r})")
     return cfg

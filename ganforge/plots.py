@@ -122,7 +122,7 @@ def draw_discriminator(ax: Axes, records: list[dict]) -> None:
 
 def draw_fid(ax: Axes, records: list[dict], floor: dict[str, float] | None) -> None:
     """FID by step on a log axis (it falls by orders of magnitude), with real data's FID."""
-    _style(ax, "FID (lower is better)", "step", "FID")
+    _style(ax, "FID[digits] (lower is better)", "step", "FID[digits]")
     steps, values = _column(records, "fid", "eval")
     if not steps:
         _empty(ax, "no evaluations logged (--eval-every)")

@@ -59,3 +59,9 @@ def tiny_run(tmp_path_factory, tiny_digits) -> Path:
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _data_cache_in_tmp(monkeypatch, tmp_path_factory):
+    """Image folders are cached under $GANFORGE_DATA (ganforge.data.cache): never the user's own."""
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path_factory.getbasetemp() / "ganforge-data"))

@@ -16,10 +16,10 @@ from ganforge.errors import GanforgeError
 DESCRIPTIONS = {
     "fid": "Frechet distance of features to the reference (lower is better)",
     "kid": "kernel distance x 1000, unbiased (lower is better; ~0 = indistinguishable)",
-    "precision": "share of samples that look like reference digits (fidelity, higher is better)",
+    "precision": "share of samples that look like the reference (fidelity, higher is better)",
     "recall": "share of the reference the samples reach (diversity, higher is better)",
-    "density": "how tightly samples sit among reference digits (fidelity, ~1 for real data)",
-    "coverage": "share of reference digits with a sample nearby (diversity, higher is better)",
+    "density": "how tightly samples sit among the reference (fidelity, ~1 for real data)",
+    "coverage": "share of the reference with a sample nearby (diversity, higher is better)",
     "digit_score": "Inception-Score formula on the digit classifier (higher is better, max 10)",
     "class_accuracy": "samples the classifier reads as their requested class (higher is better)",
     "classes_covered": "classes the classifier sees made at all (mode collapse if below 10)",
@@ -28,8 +28,12 @@ DESCRIPTIONS = {
 KID_SCALE = 1000  # KID values are tiny; the table shows them x 1000 (the JSON keeps raw values)
 
 
-def _format_table(source: str, n: int, reference: str, result: dict, notes: list[str]) -> str:
+def _format_table(source: str, n: int, reference: str, result: dict, notes: list[str], features: str) -> str:
+    """The figures, each feature-based one named with its features (FID[digits], FID[inception])."""
+    from ganforge.metrics.custom_features import label
+
     lines = [f"{source}: {n} samples against {reference}"]
+    width = max(16, max(len(label(k, features)) + 2 for k in DESCRIPTIONS))
     for key, what in DESCRIPTIONS.items():
         if key not in result:
             continue
@@ -38,14 +42,15 @@ def _format_table(source: str, n: int, reference: str, result: dict, notes: list
             shown = f"{value * KID_SCALE:.4g} ± {result['kid_std'] * KID_SCALE:.2g}"
         else:
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"  {key:<16}{shown:>18}   {what}")
-    per_class = [(name, result[key]) for name, key in (("fid", "per_class_fid"),
+        lines.append(f"  {label(key, features):<{width}}{shown:>18}   {what}")
+    per_class = [(name, result[key]) for name, key in ((label("per_class_fid", features), "per_class_fid"),
                                                        ("accuracy", "per_class_accuracy")) if result.get(key)]
     if per_class:
         classes = sorted({c for _, d in per_class for c in d}, key=int)
-        lines.append("  per class     " + "".join(f"{c:>7}" for c in classes))
+        row = max(12, max(len(name) + 1 for name, _ in per_class))
+        lines.append(f"  {'per class':<{row + 2}}" + "".join(f"{c:>7}" for c in classes))
         for name, d in per_class:
-            lines.append(f"    {name:<12}" + "".join(f"{d[c]:>7.3g}" if c in d else f"{'-':>7}" for c in classes))
+            lines.append(f"    {name:<{row}}" + "".join(f"{d[c]:>7.3g}" if c in d else f"{'-':>7}" for c in classes))
     lines += [f"note: {note}" for note in notes]
     return "\n".join(lines)
 
@@ -64,9 +69,15 @@ def _jsonable(value):
               help="'mnist-test' (bundled features) or a directory of IDX files or images, or an .npz.")
 @checkpoint_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed for a run's samples.")
+@click.option("--features", type=click.Path(path_type=Path),
+              help="A feature file of your own (TorchScript .pt or ONNX .onnx: images in [-1, 1] -> vectors; "
+              "run only files you trust) for FID/KID/precision/recall/density/coverage; needs --reference DIR.")
+@click.option("--features-size", type=int, help="Input side of the --features network, when its file does "
+              "not declare it (299 for Inception-v3).")
 @click.option("--json", "as_json", is_flag=True, help="Also print one JSON object as the last line.")
-def command(source, n, reference, checkpoint, seed, as_json):
-    """Measure generated digits: FID, KID, precision/recall, density/coverage, class accuracy.
+def command(source, n, reference, checkpoint, seed, features, features_size, as_json):
+    """Measure generated digits: FID, KID, precision/recall, density/coverage, class accuracy;
+    or any images, with --features FILE (your feature network) and --reference DIR.
 
     SOURCE is a run directory (or checkpoint), an .npz with 'images' (and 'labels') as written by
     'ganforge generate --out X.npz', or a directory of images named <label>_<index>.png.
@@ -74,23 +85,35 @@ def command(source, n, reference, checkpoint, seed, as_json):
     """
     from ganforge.generator import MAX_SAMPLES, load
     from ganforge.metrics import caveats, evaluate_generator, evaluate_samples, load_images
+    from ganforge.metrics.custom_features import (DIGITS, evaluate_features, feature_caveats,
+                                                  load_extractor)
+    from ganforge.metrics.features import RESOLUTION
     from ganforge.rundir import RunDir
 
     positive("n", n, MAX_SAMPLES)
+    if features is None and features_size is not None:
+        raise GanforgeError("--features-size sets the input size of a --features network; give --features FILE too")
     if not source.exists():
         raise GanforgeError(f"{source} does not exist; give a run directory, an .npz file or a "
                             "directory of images")
+    extractor = load_extractor(features, features_size) if features is not None else None
     if RunDir(source).holds_run() or source.suffix == ".safetensors":
         gan = load(source, checkpoint)
         gan.check_whole(n, "an evaluation")
-        result = evaluate_generator(gan, n, seed, reference)
+        if extractor is None:
+            result = evaluate_generator(gan, n, seed, reference)
+        else:
+            labels = gan.labels_for(n, None)
+            result = evaluate_features(gan.sample(n, labels, seed), labels, reference, extractor)
         shape = (gan.model.img_channels, gan.model.img_resolution, gan.model.img_resolution)
     else:
-        images, labels = load_images(source)
+        images, labels = load_images(source, resolution=extractor.size if extractor else RESOLUTION)
         n, shape = len(images), tuple(images.shape[1:])
-        result = evaluate_samples(images, labels, reference)
-    notes = caveats(shape, reference)
-    click.echo(_format_table(str(source), n, reference, result, notes))
+        result = (evaluate_samples(images, labels, reference) if extractor is None
+                  else evaluate_features(images, labels, reference, extractor))
+    notes = caveats(shape, reference) if extractor is None else feature_caveats(extractor)
+    name = DIGITS if extractor is None else extractor.name
+    click.echo(_format_table(str(source), n, reference, result, notes, name))
     if as_json:
         click.echo(json.dumps(_jsonable({"source": str(source), "n": n, "reference": reference,
-                                         **result, "notes": notes})))
+                                         "features": name, **result, "notes": notes})))

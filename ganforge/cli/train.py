@@ -24,6 +24,8 @@ def _betas(value: str | None):
 @click.command("train")
 @click.option("--data", help="'digits' (bundled, default), mnist, fashion-mnist, kmnist, or a directory "
               "of IDX files or images (one sub-folder per class).")
+@click.option("--init-from", help="Fine-tune: start from this run's (or checkpoint's) G, D and G_ema "
+              "with fresh optimizers; the data and its classes may differ, the architecture may not.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<preset>-<time>].")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--net", type=click.Choice(NETS))
@@ -75,6 +77,7 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     from ganforge.rundir import RunDir
     from ganforge.training import Interrupted, resolve, train
     from ganforge.training.api import configure
+    from ganforge.training.init_from import read_source
 
     given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
     preset_given = ctx.get_parameter_source("preset_name") == click.core.ParameterSource.COMMANDLINE
@@ -84,6 +87,8 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
         if resume is None:
             RunDir(run).refuse_foreign()
         resolved, data = resolve(cfg)
+        if resolved.init_from is not None:
+            read_source(resolved)  # the architecture check, before anything trains
         click.echo(json.dumps({"run": str(run), "resume": resume is not None, "images": len(data),
                                "class_names": data.class_names, "config": resolved.to_dict()}, indent=2))
         return

@@ -4,7 +4,8 @@
 - `"digits"`: the bundled class-balanced subset of MNIST training digits (offline);
 - `"mnist"`, `"fashion-mnist"`, `"kmnist"`: the cache directory, downloading when missing;
 - a directory holding IDX files (`train-images-idx3-ubyte[.gz]` and labels);
-- any other directory: an image folder (see `ganforge.data.folder`).
+- any other directory: an image folder (see `ganforge.data.folder`), decoded once into the
+  memory-mapped dataset cache (see `ganforge.data.cache`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganforge.data.dataset import ImageDataset, resize, to_float, to_grey, to_uint8
-from ganforge.data.folder import load_folder
+from ganforge.data.cache import load_cached
 from ganforge.data.mnist import FAMILIES, SPLITS, file_names, find_idx, load_family, load_idx_dir
 from ganforge.errors import GanforgeError
 
@@ -46,7 +47,7 @@ def load_dataset(spec: str | None = None, split: str = "train", resolution: int 
         if find_idx(path, file_names(split)[0]) is not None:
             ds = load_idx_dir(path, split)
         else:
-            ds = load_folder(path, resolution or 28, channels)
+            ds = load_cached(path, resolution or 28, channels)
     if channels is not None and channels != ds.img_channels:
         if ds.img_channels == 1:
             ds = ImageDataset(ds.images.expand(-1, channels, -1, -1).contiguous(), ds.labels,

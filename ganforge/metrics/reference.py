@@ -109,9 +109,11 @@ def _cached_path_reference(path: str) -> Reference:
     return Reference(path, features, labels, mean, cov, digits)
 
 
-def load_images(path: Path, prefer_split: str = "train") -> tuple[torch.Tensor, torch.Tensor | None]:
+def load_images(path: Path, prefer_split: str = "train",
+                resolution: int = RESOLUTION) -> tuple[torch.Tensor, torch.Tensor | None]:
     """uint8 images (N, C, H, W) and int64 labels (or None) from an .npz file, a directory of IDX
-    files, a directory of `<label>_<index>.png` files, or an image folder."""
+    files, a directory of `<label>_<index>.png` files, or an image folder (loaded at `resolution`;
+    the others keep their own size)."""
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() != ".npz":
@@ -125,7 +127,7 @@ def load_images(path: Path, prefer_split: str = "train") -> tuple[torch.Tensor, 
     pngs = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".png")
     if pngs and all(SAMPLE_NAME.match(p.name) for p in pngs):
         return _load_pngs(pngs)
-    ds = load_folder(path, RESOLUTION)
+    ds = load_folder(path, resolution)
     return ds.images, (ds.labels if ds.class_names else None)
 
 

@@ -66,7 +66,7 @@ class InTrainingEval:
             result.pop("class_kl", None)
         self.last_record = {"step": step, "eval": {k: round(v, 5) for k, v in result.items()}}
         self.run.append_metrics(self.last_record)
-        self.postfix = {"fid": f"{result['fid']:.3g}"}
+        self.postfix = {"FID[digits]": f"{result['fid']:.3g}"}  # named for its features (docs/metrics.md)
         warning = mode_collapse({"step": step, **result}, self.num_classes_in_data)
         if warning:
             log.warning(warning)

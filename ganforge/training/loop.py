@@ -27,6 +27,7 @@ from ganforge.generator import GAN
 from ganforge.outputs import grid, save_grid
 from ganforge.plots import loss_figure, save_png
 from ganforge.rundir import RunDir
+from ganforge.training import init_from
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
@@ -76,6 +77,8 @@ class Trainer:
         self.state = build_state(self.cfg, self.device)
         if stored is not None:
             self.state.restore(*stored, self.run.checkpoint())
+        elif self.cfg.init_from is not None:
+            init_from.initialise(self.state, self.cfg, self.class_names)
         self.rollbacks, self._begun = 0, False
         # The open log interval: summed stats, their count, and elapsed_s when it began.
         self._sums: dict[str, torch.Tensor] = {}

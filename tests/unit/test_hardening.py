@@ -251,9 +251,9 @@ def test_unreadable_class_folder_is_one_line(tmp_path, monkeypatch):
     root = image_folder(tmp_path / "data", ["a", "b"])
     blocked = root / "b"
     if os.geteuid() == 0:  # root reads anything: make listing it fail as it does for a user
-        real = Path.iterdir
-        monkeypatch.setattr(Path, "iterdir", lambda self: (_ for _ in ()).throw(
-            PermissionError(errno.EACCES, "Permission denied")) if self == blocked else real(self))
+        real = os.scandir
+        monkeypatch.setattr(os, "scandir", lambda path: (_ for _ in ()).throw(
+            PermissionError(errno.EACCES, "Permission denied")) if Path(path) == blocked else real(path))
     else:
         blocked.chmod(0)
     try:

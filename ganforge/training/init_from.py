@@ -1,0 +1,113 @@
+"""Fine-tuning (`--init-from RUN|CHECKPOINT`): a new run starts from another run's networks.
+
+G and G_ema both start from the source's generator as `read_model` gives it (its G_ema when it
+kept one, else G: the average is the better generator, the one its samples and FID came from,
+and what a shared model ships), D from its D; the optimizers start fresh, as does the step count,
+because the new data makes the old moments wrong. The new run records `init_from` in its
+config.json, and a resume restores its own checkpoint, never the source again.
+
+The data may differ, and so may its classes. Every tensor whose shape follows the number of
+classes (G's label embedding, D's projection embedding, ACGAN classifier or label plane) is a
+class embedding: it is copied when the class names are the same, in the same order, and keeps
+the new run's fresh initialisation otherwise (a learned row belongs to its class), with one
+warning line saying so. Everything else must fit exactly, so the architecture (net, width, z_dim,
+resolution, channels, conditioning, spectral norm, conditional or not) must match: a one-line
+error names the fields that differ and the flags that set them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import torch
+import torch.nn as nn
+
+from ganforge.checkpoint import StoredModel, load_state, read_model
+from ganforge.config import ModelConfig, TrainConfig, flag
+from ganforge.errors import GanforgeError
+from ganforge.nets import build_discriminator, build_generator
+from ganforge.training.state import RunState
+
+log = logging.getLogger("ganforge")
+
+# The fields that decide every tensor's shape, besides the number of classes.
+ARCHITECTURE = ("net", "width", "z_dim", "img_resolution", "img_channels", "conditioning", "spectral_norm")
+CLASSES_SHOWN = 6
+
+
+def class_tensors(model: ModelConfig) -> dict[str, set[str]]:
+    """Names of G's and D's state entries whose shape follows the number of classes (found by
+    building both nets, on the meta device, with one class more): {"G": {...}, "D": {...}}."""
+    if not model.conditional:
+        return {"G": set(), "D": set()}
+    more = dataclasses.replace(model, num_classes=model.num_classes + 1)
+    found = {}
+    with torch.device("meta"):
+        for name, build in (("G", build_generator), ("D", build_discriminator)):
+            a, b = build(model).state_dict(), build(more).state_dict()
+            found[name] = {k for k in a if a[k].shape != b[k].shape}
+    return found
+
+
+def read_source(cfg: TrainConfig) -> StoredModel:
+    """The run or checkpoint `cfg.init_from` names, checked against `cfg` (resolved: the data has
+    set its classes, channels and resolution)."""
+    source = read_model(cfg.init_from)
+    old, new = source.config.model, cfg.model
+    differ = [f for f in ARCHITECTURE if getattr(old, f) != getattr(new, f)]
+    if old.conditional != new.conditional:
+        differ.append("num_classes")
+    if differ:
+        have = ", ".join(f"{_NAMES.get(f, f)} {_value(old, f)}" for f in differ)
+        want = ", ".join(f"{_NAMES.get(f, f)} {_value(new, f)}" for f in differ)
+        raise GanforgeError(f"--init-from {cfg.init_from}: its model has {have}, but this run has {want}; "
+                            f"fine-tuning keeps the architecture, so give {' '.join(_fix(old, f) for f in differ)}")
+    return source
+
+
+_NAMES = {"img_resolution": "resolution", "img_channels": "channels", "num_classes": "classes"}
+
+
+def _value(model: ModelConfig, field: str):
+    if field == "num_classes":
+        return "conditional" if model.conditional else "unconditional"
+    return getattr(model, field)
+
+
+def _fix(model: ModelConfig, field: str) -> str:
+    """What to type (or which data to use) to get the source's value of `field`."""
+    if field == "img_channels":
+        return f"data with {model.img_channels} channel{'s' if model.img_channels > 1 else ''}"
+    if field == "num_classes":
+        return "--conditional" if model.conditional else "--unconditional"
+    if field == "spectral_norm":
+        return "--spectral-norm" if model.spectral_norm else "--no-spectral-norm"
+    return f"{flag(field)} {getattr(model, field)}"
+
+
+def initialise(state: RunState, cfg: TrainConfig, class_names: list[str]) -> None:
+    """Load the source's weights (see the module docstring) into the fresh `state` of a new run."""
+    source = read_source(cfg)
+    empty: dict[str, set[str]] = {"G": set(), "D": set()}
+    fresh = empty if source.class_names == list(class_names) else class_tensors(cfg.model)
+    if fresh["G"] or fresh["D"]:
+        log.warning("--init-from %s: class embeddings re-initialised, because this data's %d classes (%s) "
+                    "are not the source's %d (%s); the rest of G and D is copied", cfg.init_from,
+                    len(class_names), _shown(class_names), len(source.class_names), _shown(source.class_names))
+    g_weights = _merged(state.G, source.generator, fresh["G"])
+    d_weights = _merged(state.D, source.discriminator, fresh["D"])
+    for what, net, weights in (("G", state.G, g_weights), ("G_ema", state.G_ema, g_weights), ("D", state.D, d_weights)):
+        if net is not None:
+            load_state(net, weights, what, source.path)
+
+
+def _merged(net: nn.Module, source: dict[str, torch.Tensor], fresh: set[str]) -> dict[str, torch.Tensor]:
+    """The source's tensors, except the names in `fresh`, which keep `net`'s own values."""
+    own = net.state_dict()
+    return {k: (own[k] if k in fresh else v) for k, v in source.items()}
+
+
+def _shown(names: list[str]) -> str:
+    more = f", ... ({len(names) - CLASSES_SHOWN} more)" if len(names) > CLASSES_SHOWN else ""
+    return ", ".join(names[:CLASSES_SHOWN]) + more
