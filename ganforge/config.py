@@ -20,6 +20,10 @@ CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed backend under torchrun; auto: nccl on CUDA
 AMPS = ("off", "bf16")
+# Sides the convolutional nets take: one up/down block per octave from a 4x4 map, or from 7x7 for
+# the 28 px digit nets. The MLP takes any multiple of 4 up to MAX_RESOLUTION.
+CONV_RESOLUTIONS = (8, 16, 28, 32, 64, 128)
+MAX_RESOLUTION = 128
 
 
 @dataclass(frozen=True)
@@ -195,9 +199,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              f"num_classes must be an integer in [0, 10000], or unset to follow the data "
              f"(got {m.num_classes!r})")
     _require(m.img_channels in (1, 3), f"img_channels must be 1 or 3 (got {m.img_channels!r})")
-    _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= 64
-             and m.img_resolution % 4 == 0,
-             f"img_resolution must be a multiple of 4 in [8, 64] (got {m.img_resolution!r})")
+    if m.net == "mlp":
+        _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= MAX_RESOLUTION
+                 and m.img_resolution % 4 == 0,
+                 f"img_resolution for net 'mlp' must be a multiple of 4 in [8, {MAX_RESOLUTION}] "
+                 f"(got {m.img_resolution!r})")
+    else:
+        _require(type(m.img_resolution) is int and m.img_resolution in CONV_RESOLUTIONS,
+                 f"img_resolution for net {m.net!r} must be one of "
+                 f"{', '.join(map(str, CONV_RESOLUTIONS))} (got {m.img_resolution!r}); "
+                 "give one with --resolution")
     _require(m.conditioning in CONDITIONINGS,
              f"conditioning must be one of {', '.join(CONDITIONINGS)} (got {m.conditioning!r})")
     _require(cfg.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {cfg.loss!r})")
