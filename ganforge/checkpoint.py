@@ -12,7 +12,7 @@ This module is the one place that knows the layout inside the file:
     opt_g.<i>.<key>, opt_d.<i>.<key>      optimizer state tensors of parameter i
     rng.noise                             the training noise generator's state
     metadata: format, format_version, ganforge_version, config, class_names, step, elapsed_s,
-              opt_g / opt_d (param_groups and scalar state)
+              opt_g / opt_d (param_groups and scalar state), ada (with --augment ada: p, r_t, signs)
 """
 
 from __future__ import annotations

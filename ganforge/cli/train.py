@@ -31,7 +31,7 @@ def _augment(value: str | None):
     try:
         return float(value)
     except ValueError:
-        raise click.BadParameter(f"expected a probability like 0.2, or 'ada' (got {value!r})") from None
+        raise GanforgeError(f"--augment takes a probability like 0.2, or 'ada' (got {value!r})") from None
 
 
 def _ops(value: str | None):
