@@ -178,3 +178,14 @@ def test_the_command_line_refuses_a_resolution_the_net_cannot_take(colour_folder
                                       "--resolution", "128", "--batch-size", "8", "--steps", "1", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert '"img_resolution": 128' in result.output and '"img_channels": 3' in result.output
+
+
+def test_a_checkpoint_of_the_old_64px_layout_is_refused_naming_the_layout_change(tmp_path):
+    # Before depth followed the resolution, dcgan at 64 px went Linear -> (4c, 16, 16) -> two ConvT.
+    cfg = ModelConfig(net="dcgan", width=8, z_dim=8, num_classes=0, conditioning="input", img_resolution=64)
+    old = {"G.fc.0.weight": torch.zeros(4 * 8 * 16 * 16, 8), "D.convs.0.weight": torch.zeros(8, 1, 4, 4)}
+    with pytest.raises(GanforgeError, match="had another layout"):
+        check_weights(cfg, old, tmp_path / "old.safetensors")
+    digits = ModelConfig(net="dcgan", width=8, z_dim=8, num_classes=0, conditioning="input")
+    with pytest.raises(GanforgeError, match="damaged or was edited$"):
+        check_weights(digits, {}, tmp_path / "damaged.safetensors")
