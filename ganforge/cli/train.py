@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from ganforge.config import (ADA_TARGET, AMPS, AUGMENT_OPS, BACKENDS, CONDITIONINGS, DEFAULT_AUGMENT_OPS, DEVICES,
-                             LOSSES, NETS, PRESETS, override, preset)
+from ganforge.config import ADA_TARGET, AUGMENT_OPS, DEFAULT_AUGMENT_OPS
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, override, preset
 from ganforge.errors import GanforgeError
 
 

@@ -23,8 +23,7 @@ import torch
 import torch.nn as nn
 
 from ganforge.config import ModelConfig
-from ganforge.nets.common import (DiscriminatorHead, LabelJoin, LabelPlane, input_conditioned, octaves,
-                                  stage_channels)
+from ganforge.nets.common import DiscriminatorHead, LabelJoin, LabelPlane, input_conditioned, octaves, stage_channels
 
 
 class Generator(nn.Module):

@@ -41,9 +41,9 @@ def test_mirror_index_i_at_or_past_n_is_image_i_minus_n_flipped_left_to_right():
     data = two_images()
     assert len(data) == 4 and data.to("cpu").mirror
     img, labels = data.batch(torch.tensor([2, 0, 3, 1]))
-    px = lambda v: v * 2 / 255 - 1  # noqa: E731  (uint8 -> [-1, 1])
-    expected = px(torch.tensor([[[[2., 1, 0], [5, 4, 3]]], [[[0., 1, 2], [3, 4, 5]]],
-                                [[[12., 11, 10], [15, 14, 13]]], [[[10., 11, 12], [13, 14, 15]]]]))
+    uint8 = torch.tensor([[[[2., 1, 0], [5, 4, 3]]], [[[0., 1, 2], [3, 4, 5]]],
+                          [[[12., 11, 10], [15, 14, 13]]], [[[10., 11, 12], [13, 14, 15]]]])
+    expected = uint8 * (2 / 255) - 1
     assert_close(img, expected)
     assert labels.tolist() == [0, 0, 1, 1]
 
