@@ -12,7 +12,7 @@ This module is the one place that knows the layout inside the file:
     opt_g.<i>.<key>, opt_d.<i>.<key>      optimizer state tensors of parameter i
     rng.noise                             the training noise generator's state
     metadata: format, format_version, ganforge_version, config, class_names, step, elapsed_s,
-              opt_g / opt_d (param_groups and scalar state)
+              opt_g / opt_d (param_groups and scalar state), ada (with --augment ada: p, r_t, signs)
 """
 
 from __future__ import annotations
@@ -334,4 +334,14 @@ def check_weights(model: ModelConfig, tensors: dict[str, torch.Tensor], path: Pa
                 found = "missing" if g is None else f"{g.dtype} {tuple(g.shape)}"
                 expected = "nothing" if w is None else f"{w.dtype} {tuple(w.shape)}"
                 raise GanforgeError(f"{path}: {prefix}.{name} is {found}, but its configuration implies "
-                                    f"{expected}; the checkpoint is damaged or was edited")
+                                    f"{expected}; the checkpoint is damaged or was edited{_old_layout(model)}")
+
+
+def _old_layout(model: ModelConfig) -> str:
+    """The other reason a conv net's weights may not match: before depth followed the resolution,
+    dcgan and resnet always took two 2x steps from R/4, which differs from today's nets except at
+    16 and 28 px."""
+    if model.net == "mlp" or model.img_resolution in (16, 28):
+        return ""
+    return (f", or it was written by a ganforge whose {model.net} nets at {model.img_resolution} px "
+            "had another layout (two blocks from R/4); retrain it with this version")

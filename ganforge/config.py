@@ -21,6 +21,14 @@ CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple GPUs
 BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed backend under torchrun; auto: nccl on CUDA
 AMPS = ("off", "bf16")
+# Sides the convolutional nets take: one up/down block per octave from a 4x4 map, or from 7x7 for
+# the 28 px digit nets. The MLP takes any multiple of 4 up to MAX_RESOLUTION.
+CONV_RESOLUTIONS = (8, 16, 28, 32, 64, 128)
+MAX_RESOLUTION = 128
+# DiffAugment's ops, in the order they are applied (colour, then geometry).
+AUGMENT_OPS = ("brightness", "saturation", "contrast", "translation", "cutout")
+DEFAULT_AUGMENT_OPS = ("translation", "cutout")
+ADA_TARGET = 0.6  # --augment ada's target for r_t = E[sign(D(real))] (Karras et al. 2020)
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,15 @@ class TrainConfig:
     eval_every: int = 2000  # 0 = no evaluation during training
     eval_reference: str | None = None  # None: the bundled MNIST test features for 1x28x28 data
     tensorboard: bool = False  # also log scalars and sample grids to RUN/tensorboard (rank 0)
+    # Small data: x-flipped copies double the data (data.ImageDataset.mirror); which DiffAugment ops
+    # `augment` applies; adaptive augmentation (training.ada): with ada_target set, p starts at 0
+    # and moves by up to 1 per ada_kimg thousand images, every ada_interval D steps, toward
+    # E[sign(D(real))] = ada_target.
+    mirror: bool = False
+    augment_ops: tuple[str, ...] = DEFAULT_AUGMENT_OPS
+    ada_target: float | None = None  # None: off
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,6 +112,8 @@ class TrainConfig:
         model = _dataclass_from_dict(ModelConfig, d.pop("model", {}))
         if "betas" in d and d["betas"] is not None:
             d["betas"] = tuple(d["betas"])
+        if isinstance(d.get("augment_ops"), list):
+            d["augment_ops"] = tuple(d["augment_ops"])
         return _dataclass_from_dict(cls, {**d, "model": model})
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -185,9 +204,20 @@ def override(cfg: TrainConfig, changes: dict[str, Any], *, resuming: bool = Fals
         changes["conditioning"] = "input"
     if any(k in changes for k in BUDGET):
         changes = {**dict.fromkeys(BUDGET), **changes}
+    if changes.get("augment") == "ada":
+        # --augment ada: p starts at 0 and ADA tunes it toward a target
+        changes["augment"] = 0.0
+        changes.setdefault("ada_target", ADA_TARGET)
+    elif "augment" in changes and "ada_target" not in changes:
+        changes["ada_target"] = None  # a fixed probability replaces ADA
     cfg = cfg.replace(**changes)
     if "r1_every" in changes and cfg.r1 == 0:
         raise GanforgeError("--r1-every has no effect without R1; give --r1 GAMMA (e.g. --r1 10) too")
+    if "ada_kimg" in changes and cfg.ada_target is None:
+        raise GanforgeError("--ada-kimg has no effect without adaptive augmentation; give --augment ada too")
+    if "augment_ops" in changes and cfg.augment == 0 and cfg.ada_target is None:
+        raise GanforgeError("--augment-ops has no effect without augmentation; give --augment P "
+                            "(e.g. --augment 0.2) or --augment ada too")
     return cfg
 
 
@@ -221,9 +251,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              f"num_classes must be an integer in [0, 10000], or unset to follow the data "
              f"(got {m.num_classes!r})")
     _require(m.img_channels in (1, 3), f"img_channels must be 1 or 3 (got {m.img_channels!r})")
-    _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= 64
-             and m.img_resolution % 4 == 0,
-             f"img_resolution must be a multiple of 4 in [8, 64] (got {m.img_resolution!r})")
+    if m.net == "mlp":
+        _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= MAX_RESOLUTION
+                 and m.img_resolution % 4 == 0,
+                 f"img_resolution for net 'mlp' must be a multiple of 4 in [8, {MAX_RESOLUTION}] "
+                 f"(got {m.img_resolution!r})")
+    else:
+        _require(type(m.img_resolution) is int and m.img_resolution in CONV_RESOLUTIONS,
+                 f"img_resolution for net {m.net!r} must be one of "
+                 f"{', '.join(map(str, CONV_RESOLUTIONS))} (got {m.img_resolution!r}); "
+                 "give one with --resolution")
     _require(m.conditioning in CONDITIONINGS,
              f"conditioning must be one of {', '.join(CONDITIONINGS)} (got {m.conditioning!r})")
     _require(cfg.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {cfg.loss!r})")
@@ -255,6 +292,21 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _finite("r1", cfg.r1, 0, 1e6)
     _positive_int("r1_every", cfg.r1_every)
     _finite("augment", cfg.augment, 0, 1)
+    ops = cfg.augment_ops
+    _require(isinstance(ops, tuple) and len(ops) > 0 and all(op in AUGMENT_OPS for op in ops)
+             and len(set(ops)) == len(ops),
+             f"augment_ops must be a comma list of distinct ops from {', '.join(AUGMENT_OPS)} "
+             f"(got {','.join(map(str, ops)) if isinstance(ops, tuple) else ops!r})")
+    _require(isinstance(cfg.mirror, bool), f"mirror must be true or false (got {cfg.mirror!r})")
+    if cfg.ada_target is not None:
+        _finite("ada_target", cfg.ada_target, 0, 1, low_open=True)
+        _require(cfg.ada_target < 1, f"ada_target must be below 1: r_t never exceeds 1, so p would "
+                                     f"never rise (got {cfg.ada_target!r})")
+        _require(cfg.augment == 0, f"augment ({cfg.augment:g}) cannot be combined with adaptive "
+                                   "augmentation, which starts p at 0 and tunes it; give --augment P "
+                                   "or --augment ada, not both")
+    _positive_int("ada_interval", cfg.ada_interval)
+    _finite("ada_kimg", cfg.ada_kimg, 0, 1e6, low_open=True)
     # R1 pulls D's input gradient on real data towards 0, WGAN-GP pulls it towards norm 1 between
     # real and fake: two penalties with opposite targets, and WGAN-GP already has its own.
     _require(not (cfg.r1 > 0 and cfg.loss == "wgan-gp"),

@@ -4,7 +4,8 @@ never calls backward (that is the training loop's job).
     (1) Update D: minimise loss_D(D(x), D(G(z).detach()))  [+ gradient penalty, R1, class loss]
     (2) Update G: minimise loss_G(D(G(z)))                  [+ class loss for ACGAN]
 
-With augment > 0, every image D sees, real or generated, first passes through DiffAugment.
+With augment > 0, every image D sees, real or generated, first passes through DiffAugment (the ops
+of augment_ops, each with probability `augment_p`: cfg.augment, or ADA's p, which the loop sets).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Game:
         self.rank, self.world = rank, world
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[cfg.loss]
         self.acgan = cfg.model.conditional and cfg.model.conditioning == "acgan"
+        self.augment_p = cfg.augment
 
     def latents(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Fresh noise z ~ N(0, I) (n, z_dim) and, if conditional, uniform labels (n,): this
@@ -51,9 +53,9 @@ class Game:
         return torch.Generator(device).manual_seed(seed + self.rank)
 
     def _augment(self, img: torch.Tensor) -> torch.Tensor:
-        if self.cfg.augment <= 0:
+        if self.augment_p <= 0:
             return img
-        return diff_augment(img, self.cfg.augment, self.local_gen(img.device))
+        return diff_augment(img, self.augment_p, self.local_gen(img.device), self.cfg.augment_ops)
 
     def d_loss(self, real_img: torch.Tensor, real_labels: torch.Tensor | None,
                d_step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -76,7 +78,9 @@ class Game:
         fake_logits, fake_cls = self.D(fake_in, fake_labels)
         loss = self.d_loss_fn(real_logits, fake_logits)
         stats = {"d_real": torch.sigmoid(real_logits.detach()).mean(),
-                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+                 "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+                 # r_t of ADA, D's overfitting signal: near 1 when D is sure of every real image
+                 "d_real_sign": real_logits.detach().float().sign().mean()}
         if self.acgan:
             # D maximises the log-likelihood of the right class on real AND generated images
             # (L_C of Odena et al. 2017), so it also learns to tell G which class it drew.

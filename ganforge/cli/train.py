@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS
+from ganforge.config import (ADA_TARGET, AMPS, AUGMENT_OPS, BACKENDS, CONDITIONINGS, DEFAULT_AUGMENT_OPS, DEVICES,
+                             LOSSES, NETS, PRESETS)
+from ganforge.errors import GanforgeError
 
 
 def _betas(value: str | None):
@@ -19,6 +21,20 @@ def _betas(value: str | None):
     except ValueError:
         raise click.BadParameter(f"expected two numbers like 0.5,0.999 (got {value!r})") from None
     return (b1, b2)
+
+
+def _augment(value: str | None):
+    """A probability, or "ada" (config.override turns it into adaptive augmentation)."""
+    if value is None or value == "ada":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise GanforgeError(f"--augment takes a probability like 0.2, or 'ada' (got {value!r})") from None
+
+
+def _ops(value: str | None):
+    return None if value is None else tuple(op.strip() for op in value.split(","))
 
 
 @click.command("train")
@@ -33,7 +49,8 @@ def _betas(value: str | None):
               help="Use class labels, or ignore them (--unconditional implies --conditioning input).")
 @click.option("--z-dim", type=int)
 @click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
-@click.option("--resolution", type=int, help="Image side for image folders (multiple of 4, 8..64).")
+@click.option("--resolution", type=int, help="Image side: 28 (default; the digit nets), or 8, 16, 32, 64, "
+              "128 for dcgan/resnet (one block per octave); mlp takes any multiple of 4 in 8..128.")
 @click.option("--batch-size", type=int)
 @click.option("--lr-g", type=float)
 @click.option("--lr-d", type=float)
@@ -48,8 +65,17 @@ def _betas(value: str | None):
 @click.option("--n-dis", type=int, help="D steps per G step.")
 @click.option("--r1", type=float, help="R1 penalty weight gamma; 0 turns it off.")
 @click.option("--r1-every", type=int, help="Lazy R1: apply it on every K-th D step (scaled by K).")
-@click.option("--augment", type=float,
-              help="DiffAugment: probability of translation and of cutout, per image; 0 turns it off.")
+@click.option("--augment", metavar="P|ada", callback=lambda c, p, v: _augment(v),
+              help="DiffAugment: probability P of each op, per image (0 turns it off), or 'ada': "
+              "adaptive augmentation, p tuned from D's overfitting signal.")
+@click.option("--augment-ops", metavar="OPS", callback=lambda c, p, v: _ops(v),
+              help=f"Comma list of DiffAugment ops from {', '.join(AUGMENT_OPS)} "
+              f"[default: {','.join(DEFAULT_AUGMENT_OPS)}].")
+@click.option("--ada-target", type=float, help=f"--augment ada: the target of E[sign(D(real))] "
+              f"[default: {ADA_TARGET}]; giving it turns ADA on.")
+@click.option("--ada-kimg", type=float, help="--augment ada: thousands of images over which p can move "
+              "by 1 [default: 500].")
+@click.option("--mirror/--no-mirror", default=None, help="Add x-flipped copies of the images (doubles the data).")
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(DEVICES))
 @click.option("--backend", type=click.Choice(BACKENDS), help="torch.distributed backend under torchrun.")

@@ -43,10 +43,15 @@ def resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 @dataclass
 class ImageDataset:
+    """N images; with `mirror`, 2N: index i >= N is image i - N flipped left to right (--mirror).
+    The flipped half is an index range rather than a second copy, so memory stays N images while
+    BatchOrder's permutations cover both halves (an epoch is a pass over all 2N)."""
+
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor  # int64 (N,)
     class_names: list[str]
     source: str  # what was loaded, for messages and config.json
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -61,7 +66,7 @@ class ImageDataset:
             raise GanforgeError(f"labels in {self.source} fall outside 0..{len(self.class_names) - 1}")
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.images) * (2 if self.mirror else 1)
 
     @property
     def num_classes(self) -> int:
@@ -76,8 +81,14 @@ class ImageDataset:
         return self.images.shape[-1]
 
     def to(self, device: torch.device | str) -> ImageDataset:
-        return ImageDataset(self.images.to(device), self.labels.to(device), self.class_names, self.source)
+        return ImageDataset(self.images.to(device), self.labels.to(device), self.class_names, self.source,
+                            self.mirror)
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images in [-1, 1] as float32 (B, C, H, W) and their labels (B,)."""
-        return to_float(self.images[index]), self.labels[index]
+        if not self.mirror:
+            return to_float(self.images[index]), self.labels[index]
+        flipped = index >= len(self.images)  # (B,)
+        source = index - flipped * len(self.images)
+        img = to_float(self.images[source])
+        return torch.where(flipped.view(-1, 1, 1, 1), img.flip(-1), img), self.labels[source]

@@ -1,4 +1,5 @@
-"""Pieces every architecture shares: how the class label enters G and D, and spectral norm."""
+"""Pieces every architecture shares: how the class label enters G and D, spectral norm, and how
+the convolutional nets' depth and channel widths follow the resolution."""
 
 from __future__ import annotations
 
@@ -6,7 +7,30 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganforge.config import ModelConfig
+from ganforge.config import CONV_RESOLUTIONS, ModelConfig
+from ganforge.errors import GanforgeError
+
+# Channels double per octave below full resolution up to this many doublings (8x the
+# full-resolution count), then stay flat: uncapped, a 128 px model would carry 32x at 4x4 and its
+# low-resolution convolutions would dominate the cost (the square of the channel count) for little
+# gain; capped, each octave above 32 px costs about as much as the octave below it.
+MAX_DOUBLINGS = 3
+
+
+def octaves(resolution: int) -> tuple[int, int]:
+    """(base, n): the convolutional nets start (G) or end (D) at a base x base map and take n 2x
+    steps to the image: 28 = 7 * 2^2 (the digit nets), every other side 4 * 2^n."""
+    base = 7 if resolution % 7 == 0 else 4
+    n = (resolution // base).bit_length() - 1
+    if resolution not in CONV_RESOLUTIONS or base << n != resolution:
+        raise GanforgeError(f"the convolutional nets take resolutions "
+                            f"{', '.join(map(str, CONV_RESOLUTIONS))} (got {resolution})")
+    return base, n
+
+
+def stage_channels(c: int, i: int) -> int:
+    """Channels i octaves below full resolution, for c channels at full resolution."""
+    return c << min(i, MAX_DOUBLINGS)
 
 
 class LabelJoin(nn.Module):

@@ -174,12 +174,16 @@ class Trainer:
         s.D.requires_grad_(True)
         for i in range(cfg.n_dis):
             d_step = s.step * cfg.n_dis + i
+            self.sync_augment_p()
             real_img, real_labels = self.data.batch(self.order.indices(d_step, self.rank, self.world))
             with self.autocast():
                 loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             s.opt_d.step()
+            if s.ada is not None:
+                s.ada.observe(stats["d_real_sign"], d_step)
+        self.sync_augment_p()
         # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed,
         # and no_sync keeps D's DDP from waiting for them.
         s.D.requires_grad_(False)
@@ -192,6 +196,11 @@ class Trainer:
             ema_update(s.G_ema, s.G, cfg.ema)
         s.step += 1
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats}
+
+    def sync_augment_p(self) -> None:
+        """ADA tunes p between D steps (and a restore sets it): the game uses the current value."""
+        if self.state.ada is not None:
+            self.game.augment_p = self.state.ada.p
 
     def roll_back(self, what: str) -> None:
         """Divergence remedy (see ganforge.training.health): reload the last checkpoint, scale both
@@ -263,6 +272,7 @@ class Trainer:
                     record = self.log_record()
                     bar.set_postfix({**{k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake",
                                                                          "img_per_s")},
+                                     **({"p": f"{record['ada_p']:.3f}"} if "ada_p" in record else {}),
                                      **self.eval.postfix}, refresh=False)
                 if s.step % cfg.sample_every == 0:
                     self.save_samples()
@@ -280,7 +290,8 @@ class Trainer:
         seconds = max(s.elapsed_s - self._log_mark, 1e-9)
         record = {"step": s.step, "epoch": round(s.step * cfg.n_dis / self.order.per_epoch, 4),
                   "time_s": round(s.elapsed_s, 2), **{k: round(float(v), 5) for k, v in zip(self._sums, means)},
-                  "img_per_s": round(self._n_sum * cfg.batch_size * cfg.n_dis / seconds, 1)}
+                  "img_per_s": round(self._n_sum * cfg.batch_size * cfg.n_dis / seconds, 1),
+                  **(s.ada.log() if s.ada is not None else {})}
         if self.is_main:
             self.run.append_metrics(record)
             if self.tensorboard:

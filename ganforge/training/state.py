@@ -4,6 +4,7 @@ how it is built from a configuration and data, and how it goes into and out of a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ganforge.nets import build_discriminator, build_generator
 from ganforge.rundir import RunDir
 
 log = logging.getLogger("ganforge")
+from ganforge.training.ada import AdaptiveAugment
 
 
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
@@ -34,6 +36,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
                             "sub-folder per class")
     cfg = cfg.replace(num_classes=data.num_classes if cfg.model.conditional else 0,
                       img_channels=data.img_channels, img_resolution=data.img_resolution)
+    data = dataclasses.replace(data, mirror=cfg.mirror)
     BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
     return validate(cfg), data
 
@@ -102,6 +105,7 @@ class RunState:
     noise_gen: torch.Generator
     step: int = 0
     elapsed_s: float = 0.0
+    ada: AdaptiveAugment | None = None  # with --augment ada
 
     @property
     def nets(self) -> dict[str, nn.Module]:
@@ -118,11 +122,14 @@ class RunState:
 
     def tensors_and_meta(self) -> tuple[dict[str, torch.Tensor], dict]:
         tensors, meta = training_tensors(self.nets, self.optimizers, self.noise_gen)
-        return tensors, {"step": self.step, "elapsed_s": self.elapsed_s, **meta}
+        ada = {"ada": self.ada.state()} if self.ada is not None else {}
+        return tensors, {"step": self.step, "elapsed_s": self.elapsed_s, **meta, **ada}
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
         self.step, self.elapsed_s = restore_training(tensors, meta, path, self.nets, self.optimizers,
                                                      self.noise_gen)
+        if self.ada is not None:
+            self.ada.load_state(meta.get("ada"), path)
 
 
 def build_state(cfg: TrainConfig, device: torch.device) -> RunState:
@@ -135,4 +142,5 @@ def build_state(cfg: TrainConfig, device: torch.device) -> RunState:
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
     return RunState(G, D, G_ema, make_optimizer(G.parameters(), cfg.lr_g, cfg.betas),
                     make_optimizer(D.parameters(), cfg.lr_d, cfg.betas),
-                    torch.Generator(device).manual_seed(cfg.seed + 1))
+                    torch.Generator(device).manual_seed(cfg.seed + 1),
+                    ada=AdaptiveAugment(cfg, device) if cfg.ada_target is not None else None)
