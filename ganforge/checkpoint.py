@@ -273,6 +273,8 @@ def read_model(path: str | Path, name: str = "last") -> StoredModel:
         class_names, step = [str(c) for c in meta["class_names"]], stored_step(meta)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise GanforgeError(f"{ckpt}: damaged checkpoint metadata ({e})") from None
+    if meta.get("storage") == "float16":  # a slim asset (the pretrained model): computed in float32
+        tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
     check_weights(cfg.model, tensors, ckpt)
     g_prefix = "G_ema" if has_ema(tensors) else "G"
     return StoredModel(cfg, class_names, step, unprefixed(g_prefix, tensors), unprefixed("D", tensors), ckpt)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -25,6 +26,9 @@ from typing import Iterator
 from ganforge.errors import GanforgeError
 from ganforge.files import TEMP_SUFFIX, atomic_write, remove_stale_temps, write_hint
 
+PRETRAINED_NAME = "pretrained"  # a run name that means the model shipped with ganforge
+PRETRAINED = Path(__file__).resolve().parent / "assets" / "pretrained.safetensors"
+log = logging.getLogger("ganforge")
 SAMPLE_NAME = re.compile(r"step-(\d+)\.png")
 LOCK_NAME = ".lock"
 
@@ -191,8 +195,14 @@ class RunDir:
 
 
 def find_checkpoint(path: str | Path, name: str = "last") -> Path:
-    """A checkpoint file given either the file itself or a run directory."""
+    """A checkpoint file given either the file itself or a run directory; "pretrained" names the
+    digit model shipped with ganforge, unless a directory of that name is there (it wins)."""
     path = Path(path)
+    if str(path) == PRETRAINED_NAME:
+        if not path.exists():
+            return PRETRAINED
+        log.warning("'pretrained' is a directory here, so it is used; give the path of the shipped "
+                    "model (%s) to use that instead", PRETRAINED)
     if path.is_file():
         return path
     if not path.exists():
