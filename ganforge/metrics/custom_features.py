@@ -34,7 +34,7 @@ import torch
 from ganforge.data import resize, to_float, to_grey
 from ganforge.errors import GanforgeError
 from ganforge.metrics.reference import MNIST_TEST, Reference, load_images, mean_cov
-from ganforge.metrics.registry import METRICS, Embedded, Result
+from ganforge.metrics.registry import METRICS, Embedded, Result, checked_labels
 
 DIGITS = "digits"  # the name of the bundled digit features
 # The figures that come from features (the rest, digit_score and class accuracy, come from the
@@ -177,12 +177,7 @@ def evaluate_features(images: torch.Tensor, labels: torch.Tensor | None, referen
                       extractor: FeatureExtractor) -> Result:
     """FID, KID, precision/recall, density/coverage (and per-class FID when both sides have labels)
     of uint8 images (N, C, H, W) against `reference`, on `extractor`'s features."""
-    if len(images) < 2:
-        raise GanforgeError(f"need at least 2 images to evaluate (got {len(images)})")
-    if labels is not None:
-        labels = torch.as_tensor(labels).long().reshape(-1).cpu()
-        if len(labels) != len(images):
-            raise GanforgeError(f"got {len(labels)} labels for {len(images)} images")
+    labels = checked_labels(images, labels)
     images = to_channels(images.cpu(), None)
     ref = feature_reference(reference, extractor, images.shape[-1], images.shape[1])
     sample = Embedded(extractor(images), None, labels)

@@ -90,6 +90,18 @@ def _classes(s: Embedded, ref: Reference) -> Result:
 QUICK = ("fid", "precision_recall_density_coverage", "class_accuracy", "classes")
 
 
+def checked_labels(images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """At least 2 images, and labels (when given) as int64 (N,) on the CPU, one per image."""
+    if len(images) < 2:
+        raise GanforgeError(f"need at least 2 images to evaluate (got {len(images)})")
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels).long().reshape(-1).cpu()
+    if len(labels) != len(images):
+        raise GanforgeError(f"got {len(labels)} labels for {len(images)} images")
+    return labels
+
+
 def evaluate_samples(images: torch.Tensor, labels: torch.Tensor | None = None,
                      reference: str | Reference = MNIST_TEST,
                      metrics: Iterable[str] | None = None) -> Result:
@@ -99,12 +111,7 @@ def evaluate_samples(images: torch.Tensor, labels: torch.Tensor | None = None,
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise GanforgeError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
-    if len(images) < 2:
-        raise GanforgeError(f"need at least 2 images to evaluate (got {len(images)})")
-    if labels is not None:
-        labels = torch.as_tensor(labels).long().reshape(-1).cpu()
-        if len(labels) != len(images):
-            raise GanforgeError(f"got {len(labels)} labels for {len(images)} images")
+    labels = checked_labels(images, labels)
     ref = load_reference(reference)
     features, probs = embed(images)
     s = Embedded(features, probs, labels)

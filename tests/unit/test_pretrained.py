@@ -1,0 +1,64 @@
+"""The pretrained digit model: the word `pretrained` wherever a run is, the slim float16 asset, and
+the file that ships."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import torch
+from click.testing import CliRunner
+
+import ganforge
+from ganforge import rundir
+from ganforge.cli import cli
+from ganforge.rundir import PRETRAINED
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_asset(run: Path, out: Path) -> None:
+    spec = importlib.util.spec_from_file_location("train_pretrained", ROOT / "scripts" / "train_pretrained.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_asset(run, out)
+
+
+def test_slim_float16_asset_samples_like_its_run(tiny_run, tmp_path):
+    write_asset(tiny_run, tmp_path / "slim.safetensors")
+    slim, full = ganforge.load(tmp_path / "slim.safetensors"), ganforge.load(tiny_run)
+    assert slim.class_names == full.class_names and slim.step == full.step
+    a, b = slim.generate(slim.noise(8, 0), torch.arange(8)), full.generate(full.noise(8, 0), torch.arange(8))
+    torch.testing.assert_close(a, b, atol=2e-2, rtol=0)  # float16 storage, float32 compute
+    assert (tmp_path / "slim.safetensors").stat().st_size < (tiny_run / "checkpoints" / "last.safetensors").stat().st_size
+
+
+def test_the_word_pretrained_is_the_shipped_model(tiny_run, tmp_path, monkeypatch):
+    write_asset(tiny_run, tmp_path / "slim.safetensors")
+    monkeypatch.setattr(rundir, "PRETRAINED", tmp_path / "slim.safetensors")
+    monkeypatch.chdir(tmp_path)
+    assert ganforge.load("pretrained").class_names == [str(c) for c in range(10)]
+    r = CliRunner().invoke(cli, ["generate", "pretrained", "--n", "10", "--out", "g.png"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "g.png").is_file()
+
+
+def test_a_directory_named_pretrained_wins_with_a_note(tiny_run, tmp_path, monkeypatch, caplog):
+    import shutil
+    shutil.copytree(tiny_run, tmp_path / "pretrained")
+    monkeypatch.setattr(rundir, "PRETRAINED", tmp_path / "nowhere.safetensors")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ganforge"):
+        gan = ganforge.load("pretrained")
+    assert gan.path == Path("pretrained") / "checkpoints" / "last.safetensors"
+    assert "'pretrained' is a directory here" in caplog.text
+
+
+def test_the_shipped_model_is_small_and_complete():
+    assert PRETRAINED.is_file(), "ganforge/assets/pretrained.safetensors is missing: run scripts/train_pretrained.py"
+    assert PRETRAINED.stat().st_size <= 4 << 20
+    gan = ganforge.load(PRETRAINED)
+    assert gan.class_names == [str(c) for c in range(10)] and gan.model.img_resolution == 28
+    images = gan.sample(20, labels=list(range(10)) * 2, seed=0)
+    assert images.shape == (20, 1, 28, 28) and images.float().std() > 10  # not blank
