@@ -14,7 +14,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 
-NETS = ("mlp", "dcgan", "resnet")
+NETS = ("mlp", "dcgan", "resnet", "toy")  # toy: the pair for 2-D points (nets/toy.py)
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,11 +28,11 @@ class ModelConfig:
 
     net: str = "dcgan"
     z_dim: int = 64
-    width: int = 32  # mlp: hidden unit h; conv nets: base channel count
+    width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
     # None: conditional, with as many classes as the data has (filled in when it is loaded);
     # 0: unconditional. A stored (resolved) configuration always holds a number.
     num_classes: int | None = None
-    img_channels: int = 1
+    img_channels: int = 1  # images only: the toy net makes 2-D points and keeps these defaults
     img_resolution: int = 28
     # How y enters D (G always joins an embedding of y to z). Unconditional models take "input":
     # with no label to join, D's input is the image alone.
@@ -42,6 +42,11 @@ class ModelConfig:
     @property
     def conditional(self) -> bool:
         return self.num_classes != 0
+
+    @property
+    def points(self) -> bool:
+        """Whether the model makes 2-D points (the toy net) rather than images."""
+        return self.net == "toy"
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # betas (0.5, 0.999) over (0, 0.9), lr 4e-4 over 2e-4, batch 32 over 64 and 128, width 32 over
     # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps).
     "default": {},
+    # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
+    # themselves, see `preset_for`): the small MLP pair of nets/toy.py. Chosen by measurement
+    # (benchmarks/lab_targets.py, docs/lab.md) to cover every mode of ring8 and grid25 with most
+    # samples on a mode within a minute on 2 CPU threads.
+    "toy": dict(net="toy", width=128, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
+                loss="bce", batch_size=256, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), ema=0.999,
+                steps=8000, minutes=None, log_every=100, sample_every=1000, checkpoint_every=2000,
+                eval_every=1000),
 }
+# The model half of the toy preset: 2-D data takes it whatever preset supplies the game.
+TOY_MODEL = ("net", "width", "z_dim", "num_classes", "conditioning", "spectral_norm")
 BUDGET = ("steps", "epochs", "minutes")
 # What may change when continuing a run: the budget, and how (not what) it computes.
 RESUMABLE = frozenset({"device", "backend", "sync_bn", "amp", "compile", *BUDGET})
@@ -135,6 +150,18 @@ def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise GanforgeError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return TrainConfig().replace(**PRESETS[name])
+
+
+def preset_for(name: str, points: bool) -> TrainConfig:
+    """Preset `name` for the kind of data: for 2-D points, 'default' means the toy preset, and any
+    other preset keeps its game (loss, learning rates, batch, budget) but takes the toy model,
+    so that `--preset tutorial --data ring8` is the tutorial's game on points."""
+    if not points:
+        return preset(name)
+    toy = PRESETS["toy"]
+    if name == "default":
+        return preset("toy")
+    return preset(name).replace(**{k: toy[k] for k in TOY_MODEL})
 
 
 def flag(field_name: str) -> str:
@@ -211,6 +238,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              "or train a conditional model (--conditional)")
     # The residual pair has width/2, width/4 and width/8 channels at its three resolutions (to
     # stay cheap on a CPU), so a width below 8 would leave its last stage with none.
+    # Points carry no labels, so the toy pair has no conditioning at all.
+    _require(m.net != "toy" or m.num_classes in (None, 0),
+             f"net 'toy' (2-D points) is unconditional: points have no classes (got num_classes "
+             f"{m.num_classes}); use --unconditional")
     _require(m.net != "resnet" or m.width >= 8,
              f"width must be at least 8 for net 'resnet' (its stages have width/2, width/4 and "
              f"width/8 channels; got {m.width})")

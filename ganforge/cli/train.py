@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, override, preset
+from ganforge.config import AMPS, BACKENDS, CONDITIONINGS, DEVICES, LOSSES, NETS, PRESETS, override, preset_for
 from ganforge.errors import GanforgeError
 
 
@@ -29,7 +29,8 @@ FIELD_OF = {"resolution": "img_resolution"}
 
 @click.command("train")
 @click.option("--data", help="'digits' (bundled, default), mnist, fashion-mnist, kmnist, or a directory "
-              "of IDX files or images (one sub-folder per class).")
+              "of IDX files or images (one sub-folder per class); or 2-D points: ring8, grid25, spiral, "
+              "moons or FILE.csv (x,y), which take the toy preset's small MLPs.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<preset>-<time>].")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="default", show_default=True)
 @click.option("--net", type=click.Choice(NETS))
@@ -76,6 +77,7 @@ FIELD_OF = {"resolution": "img_resolution"}
 def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
     """Train a GAN. Example: ganforge train --data mnist --minutes 10 --out runs/mnist"""
     from ganforge.checkpoint import stored_config
+    from ganforge.data import is_points
     from ganforge.dist import is_main
     from ganforge.training import Interrupted, resolve, train
 
@@ -90,8 +92,10 @@ def command(ctx, preset_name, out, resume, dry_run, quiet, **flags):
             raise GanforgeError("--out and --resume name different directories; give only --resume RUN")
         cfg, run = override(stored_config(resume), given, resuming=True), Path(resume)
     else:
-        cfg = override(preset(preset_name), given)
-        run = out or Path("runs") / f"{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        points = is_points(given.get("data"))
+        cfg = override(preset_for(preset_name, points), given)
+        name = "toy" if points and preset_name == "default" else preset_name
+        run = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     if dry_run:
         resolved, data = resolve(cfg)

@@ -24,6 +24,7 @@ from ganforge.game import Game
 from ganforge.generator import GAN
 from ganforge.outputs import png_bytes, save_grid
 from ganforge.plots import loss_plot
+from ganforge.points import points_png
 from ganforge.rundir import RunDir
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
@@ -122,7 +123,9 @@ class Trainer:
     def save_samples(self) -> Path:
         """The progress grid: the same noise at every step, one row per class."""
         path = self.run.sample(self.state.step)
-        if self.is_main:
+        if self.is_main and self.cfg.model.points:  # 2-D points: a scatter plot over the data
+            atomic_write(path, points_png(self.gan, self.cfg.seed + GRID_SEED, self.data.points))
+        elif self.is_main:
             images = self.gan.class_sheet(GRID_COLUMNS, self.cfg.seed + GRID_SEED, GRID_MAX_ROWS)
             save_grid(path, images, GRID_COLUMNS, scale=2)
         return path
@@ -130,6 +133,9 @@ class Trainer:
     def save_final_plots(self) -> None:
         if self.is_main:
             atomic_write(self.run.loss_plot, png_bytes(loss_plot(self.run.read_metrics())))
+            if self.cfg.model.points:
+                atomic_write(self.run.class_sheet, points_png(self.gan, self.cfg.seed + SHEET_SEED, self.data.points))
+                return
             images = self.gan.class_sheet(SHEET_COLUMNS, self.cfg.seed + SHEET_SEED)
             save_grid(self.run.class_sheet, images, SHEET_COLUMNS, scale=2)
 

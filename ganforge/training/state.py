@@ -13,22 +13,38 @@ import torch.nn as nn
 from ganforge import dist
 from ganforge.checkpoint import restore_training, training_tensors
 from ganforge.config import TrainConfig, validate
-from ganforge.data import ImageDataset, load_dataset
+from ganforge.data import ImageDataset, PointDataset, load_dataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
 
 
-def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset | PointDataset]:
     """Load `cfg`'s data and fill in what the data decides (classes, channels, resolution);
     returns the validated result and the data. Checks what can be checked without training."""
     data = load_dataset(validate(cfg).data, resolution=cfg.model.img_resolution)
+    if isinstance(data, PointDataset) or cfg.model.points:
+        return _resolve_points(cfg, data)
     if cfg.model.conditional and data.num_classes < 2:
         raise GanforgeError(f"{data.source} has {data.num_classes} classes, so a conditional model "
                             "cannot be trained on it; add --unconditional, or put the images in one "
                             "sub-folder per class")
     cfg = cfg.replace(num_classes=data.num_classes if cfg.model.conditional else 0,
                       img_channels=data.img_channels, img_resolution=data.img_resolution)
+    BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
+    return validate(cfg), data
+
+
+def _resolve_points(cfg: TrainConfig, data: ImageDataset | PointDataset) -> tuple[TrainConfig, PointDataset]:
+    """2-D points go with the toy net and nothing else; they have no classes, so "follow the
+    data" (num_classes None) means unconditional."""
+    if not isinstance(data, PointDataset):
+        raise GanforgeError(f"net 'toy' makes 2-D points, but {data.source} holds images; give "
+                            "--data ring8, grid25, spiral, moons or a CSV of x,y points, or another --net")
+    if not cfg.model.points:
+        raise GanforgeError(f"{data.source} holds 2-D points, which need net 'toy' (not "
+                            f"{cfg.model.net!r}); leave out --net, or give --net toy")
+    cfg = cfg.replace(num_classes=0, conditioning="input")
     BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
     return validate(cfg), data
 
