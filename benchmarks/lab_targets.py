@@ -5,7 +5,7 @@ tutorial's and the minimax game's settings on the same data with the same budget
     python benchmarks/lab_targets.py --seeds 1 --settings toy --data ring8
 
 Each run is a real `ganforge.training.train` on 2 threads, budget = the toy preset's steps capped
-at --seconds of wall clock (the target: within 60 s). Then 10,000 points from the run's sampler
+at --seconds of wall clock (the target: within 60 s). Then 2,500 points from the run's sampler
 are measured against the data (modes covered, high-quality share, mode KL, SWD). Prints a
 markdown table for benchmarks/RESULTS.md and docs/lab.md, and the machine's float32 matmul speed
 as a yardstick (a shared or slower machine does fewer steps in the same seconds).
@@ -31,7 +31,7 @@ from ganforge.points import sample_points
 from ganforge.training import train
 
 THREADS = 2
-EVAL_POINTS = 10_000
+EVAL_POINTS = 2_500  # as VEEGAN and PacGAN measure (docs/lab.md, "Published figures")
 TARGETS = {"ring8": (8, 0.90), "grid25": (25, 0.80)}  # (modes, high-quality share) of issue 16
 
 

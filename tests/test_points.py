@@ -159,3 +159,11 @@ def test_cli_refuses_a_bad_points_csv(tmp_path):
     r = ganforge("train", "--data", bad, "--out", tmp_path / "run", "--steps", 2, "--quiet")
     assert r.returncode == 2 and "line 3" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args", [("report",), ("interpolate", "--out", "x.gif"), ("export", "--format", "torchscript", "--out", "x.pt"),
+                                  ("serve", "--port", "0")])
+def test_image_commands_refuse_a_points_run(toy_run, tmp_path, args):
+    r = ganforge(args[0], toy_run, *args[1:], cwd=tmp_path)
+    assert r.returncode == 2 and "2-D points" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

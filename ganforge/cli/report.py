@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganforge.cli.common import checkpoint_option, run_argument
+from ganforge.cli.common import checkpoint_option, images_only, run_argument
 
 
 @click.command("report")
@@ -24,6 +24,7 @@ def command(run, out, checkpoint):
 
     run_dir = RunDir(run)
     gan = load(run, checkpoint)
+    images_only(gan, "report")
     out = out or run_dir.report
     atomic_write(out, png_bytes(report(gan, run_dir.read_metrics())))
     click.echo(f"wrote {out}")

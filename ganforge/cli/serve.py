@@ -27,6 +27,11 @@ def command(run, host, port):
     except ImportError as e:
         raise GanforgeError(f"the playground needs {e.name}: pip install 'ganforge[serve]'") from None
 
+    from ganforge.checkpoint import read_model
+
+    if read_model(run).config.model.points:
+        raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
+                            "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN'")
     app = create_app(run)  # a run that is not usable fails here, before listening
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
