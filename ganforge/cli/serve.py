@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 
 import click
 
-from ganforge.cli.common import run_argument
 from ganforge.errors import GanforgeError
 
 
 @click.command("serve")
-@run_argument
+@click.argument("run", type=click.Path(path_type=Path), required=False)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 opens the playground to your whole network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on; 0 picks a free one.")
 def command(run, host, port):
-    """Open a web playground for a run: generate, grid, interpolate, watch training.
+    """Open a web playground for a run: generate, grid, interpolate, watch training; and the lab,
+    where a toy GAN trains live in two dimensions. Without RUN, the lab alone.
     Example: ganforge serve runs/digits, then open http://127.0.0.1:8000/"""
     try:
         import uvicorn
@@ -28,14 +29,21 @@ def command(run, host, port):
         raise GanforgeError(f"the playground needs {e.name}: pip install 'ganforge[serve]'") from None
 
     from ganforge.checkpoint import read_model
+    from ganforge.serve.lab import create_lab_app
 
-    if read_model(run).config.model.points:
+    if run is None:
+        import torch
+
+        torch.set_num_threads(1)  # the lab's nets are tiny: more threads only contend on a busy CPU
+        app, what = create_lab_app(), "ganforge lab"
+    elif read_model(run).config.model.points:
         raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
                             "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN'")
-    app = create_app(run)  # a run that is not usable fails here, before listening
+    else:
+        app, what = create_app(run), f"ganforge playground for {run}"  # an unusable run fails here
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"ganforge playground for {run}: http://{shown}:{sock.getsockname()[1]}/ "
+    click.echo(f"{what}: http://{shown}:{sock.getsockname()[1]}/ "
                "(API schema at /openapi.json; Ctrl-C stops)")
     if not is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use it", err=True)

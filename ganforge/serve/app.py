@@ -32,6 +32,7 @@ from ganforge.errors import GanforgeError
 from ganforge.generator import GAN, MAX_SEED, class_ends, interpolation, load
 from ganforge.outputs import png_bytes, to_pil
 from ganforge.rundir import RunDir
+from ganforge.serve.lab import lab_router
 
 STATIC = Path(__file__).parent / "static"
 MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
@@ -296,6 +297,7 @@ def create_app(run: str | Path) -> FastAPI:
             return error(404, "the run has no sample grid yet")
         return Response(newest[1].read_bytes(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
+    app.include_router(lab_router())  # the lab (serve/lab.py): toy GANs trained live, beside the run
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
