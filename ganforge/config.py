@@ -14,7 +14,8 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 
-NETS = ("mlp", "dcgan", "resnet", "toy")  # toy: the pair for 2-D points (nets/toy.py)
+IMAGE_NETS = ("mlp", "dcgan", "resnet")
+NETS = (*IMAGE_NETS, "toy")  # toy: the pair for 2-D points (nets/toy.py)
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda")

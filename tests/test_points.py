@@ -83,6 +83,9 @@ def test_toy_nets_shapes():
     assert points.shape == (5, 2)
     logits, class_logits = D(points)
     assert logits.shape == (5,) and class_logits is None
+    # No BatchNorm: each point's score and G's push on it depend on that point alone.
+    alone = torch.cat([D(points[i:i + 1])[0] for i in range(5)])
+    assert_close(logits, alone, rtol=1e-5, atol=1e-5)
 
 
 def test_toy_run_files_metrics_and_round_trip(toy_run):
