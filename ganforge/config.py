@@ -137,8 +137,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # samples on a mode within a minute on 2 CPU threads.
     "toy": dict(net="toy", width=128, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
                 loss="bce", batch_size=256, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), ema=0.999,
-                steps=8000, minutes=None, log_every=100, sample_every=1000, checkpoint_every=2000,
-                eval_every=1000),
+                r1=0.05, r1_every=4, steps=8000, minutes=None, log_every=100, sample_every=1000,
+                checkpoint_every=2000, eval_every=1000),
 }
 # The model half of the toy preset: 2-D data takes it whatever preset supplies the game.
 TOY_MODEL = ("net", "width", "z_dim", "num_classes", "conditioning", "spectral_norm")

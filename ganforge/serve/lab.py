@@ -74,7 +74,7 @@ def lab_config(s: LabSettings):
         cfg = cfg.replace(loss="minimax")
     changes = {k: v for k, v in s.model_dump().items() if k in ("loss", "lr_g", "lr_d", "batch_size",
                                                                   "width", "n_dis", "r1") and v is not None}
-    return validate(cfg.replace(**changes, data=s.data, seed=s.seed, device="cpu", r1_every=1))
+    return validate(cfg.replace(**changes, data=s.data, seed=s.seed, device="cpu"))
 
 
 class Lab:
