@@ -136,7 +136,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (benchmarks/lab_targets.py, docs/lab.md) to cover every mode of ring8 and grid25 with most
     # samples on a mode within a minute on 2 CPU threads.
     "toy": dict(net="toy", width=128, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
-                loss="bce", batch_size=256, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), ema=0.999,
+                loss="bce", batch_size=256, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999), ema=0.999,
                 r1=0.05, r1_every=4, steps=8000, minutes=None, log_every=100, sample_every=1000,
                 checkpoint_every=2000, eval_every=1000),
 }
