@@ -132,9 +132,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps).
     "default": {},
     # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
-    # themselves, see `preset_for`): the small MLP pair of nets/toy.py. Chosen by measurement
-    # (benchmarks/lab_targets.py, docs/lab.md) to cover every mode of ring8 and grid25 with most
-    # samples on a mode within a minute on 2 CPU threads.
+    # themselves, see `preset_for`): the small MLP pair of nets/toy.py, 8000 steps (under a
+    # minute on one CPU thread). Chosen by measurement (docs/lab.md, benchmarks/lab_targets.py):
+    # without R1, G oscillates between modes and G_ema averages it into the space between them
+    # (ring8: 0 of 8 modes on a mode); a light lazy R1 (gamma 0.05 every 4th D step) lets the
+    # game settle, and G_ema 0.999 then puts 90-95% of the ring's samples on a mode (0.9995 lags
+    # too far behind). lr 2e-3 over 1e-3: grid25's share on a mode 82% vs 44% in 8000 steps;
+    # width 256 was slower and no better. Hinge and LSGAN found fewer ring modes than BCE.
     "toy": dict(net="toy", width=128, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
                 loss="bce", batch_size=256, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999), ema=0.999,
                 r1=0.05, r1_every=4, steps=8000, minutes=None, log_every=100, sample_every=1000,
