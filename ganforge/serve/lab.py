@@ -83,8 +83,9 @@ class Lab:
     def __init__(self, settings: LabSettings):
         self.settings, self.cfg = settings, lab_config(settings)
         self.data = toy_dataset(settings.data, LAB_POINTS, seed=settings.seed)
-        torch.manual_seed(self.cfg.seed)
-        self.G, self.D = build_generator(self.cfg.model), build_discriminator(self.cfg.model)
+        with torch.random.fork_rng(devices=[]):  # seed the weights without moving the server's global RNG
+            torch.manual_seed(self.cfg.seed)
+            self.G, self.D = build_generator(self.cfg.model), build_discriminator(self.cfg.model)
         self.opt_g = torch.optim.Adam(self.G.parameters(), self.cfg.lr_g, self.cfg.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), self.cfg.lr_d, self.cfg.betas)
         self.gen = torch.Generator().manual_seed(self.cfg.seed + 1)
