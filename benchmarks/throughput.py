@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ganforge.config import NETS, preset  # noqa: E402
+from ganforge.config import IMAGE_NETS, preset  # noqa: E402
 from ganforge.training import Trainer  # noqa: E402
 
 CLASSIC_NOTEBOOK_IMG_PER_S = 2030  # the peer figure quoted in the issue, measured on this machine
@@ -90,7 +90,7 @@ def main() -> None:
     peak = matmul_gflops(args.seconds / 2)
     default = preset("default")
     rows = [("default preset", default), ("tutorial preset", preset("tutorial"))]
-    rows += [(f"net={net} (default settings)", default.replace(net=net)) for net in NETS if net != default.model.net]
+    rows += [(f"net={net} (default settings)", default.replace(net=net)) for net in IMAGE_NETS if net != default.model.net]
     lines = [
         f"Machine: {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d')}. Command: `python benchmarks/throughput.py --threads {args.threads} "

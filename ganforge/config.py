@@ -15,7 +15,8 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 
-NETS = ("mlp", "dcgan", "resnet")
+IMAGE_NETS = ("mlp", "dcgan", "resnet")
+NETS = (*IMAGE_NETS, "toy")  # toy: the pair for 2-D points (nets/toy.py)
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple GPUs
@@ -37,11 +38,11 @@ class ModelConfig:
 
     net: str = "dcgan"
     z_dim: int = 64
-    width: int = 32  # mlp: hidden unit h; conv nets: base channel count
+    width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
     # None: conditional, with as many classes as the data has (filled in when it is loaded);
     # 0: unconditional. A stored (resolved) configuration always holds a number.
     num_classes: int | None = None
-    img_channels: int = 1
+    img_channels: int = 1  # images only: the toy net makes 2-D points and keeps these defaults
     img_resolution: int = 28
     # How y enters D (G always joins an embedding of y to z). Unconditional models take "input":
     # with no label to join, D's input is the image alone.
@@ -51,6 +52,11 @@ class ModelConfig:
     @property
     def conditional(self) -> bool:
         return self.num_classes != 0
+
+    @property
+    def points(self) -> bool:
+        """Whether the model makes 2-D points (the toy net) rather than images."""
+        return self.net == "toy"
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # betas (0.5, 0.999) over (0, 0.9), lr 4e-4 over 2e-4, batch 32 over 64 and 128, width 32 over
     # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps).
     "default": {},
+    # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
+    # themselves, see `preset_for`): the small MLP pair of nets/toy.py, 8000 steps (under a
+    # minute on one CPU thread). Chosen by measurement (docs/lab.md, benchmarks/lab_targets.py):
+    # without R1, G oscillates between modes and G_ema averages it into the space between them
+    # (ring8: 0 of 8 modes on a mode); a light lazy R1 (gamma 0.05 every 4th D step) lets the
+    # game settle, and G_ema 0.999 then puts 90-95% of the ring's samples on a mode (0.9995 lags
+    # too far behind). lr 2e-3 over 1e-3: grid25's share on a mode 82% vs 44% in 8000 steps;
+    # width 256 was slower and no better. Hinge and LSGAN found fewer ring modes than BCE.
+    "toy": dict(net="toy", width=128, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
+                loss="bce", batch_size=256, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999), ema=0.999,
+                r1=0.05, r1_every=4, steps=8000, minutes=None, log_every=100, sample_every=1000,
+                checkpoint_every=2000, eval_every=1000),
 }
+# The model half of the toy preset: 2-D data takes it whatever preset supplies the game.
+TOY_MODEL = ("net", "width", "z_dim", "num_classes", "conditioning", "spectral_norm")
 BUDGET = ("steps", "epochs", "minutes")
 # What may change when continuing a run: the budget, and how (not what) it computes.
 RESUMABLE = frozenset({"device", "backend", "sync_bn", "amp", "compile", "tensorboard", *BUDGET})
@@ -161,6 +181,18 @@ def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise GanforgeError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return TrainConfig().replace(**PRESETS[name])
+
+
+def preset_for(name: str, points: bool) -> TrainConfig:
+    """Preset `name` for the kind of data: for 2-D points, 'default' means the toy preset, and any
+    other preset keeps its game (loss, learning rates, batch, budget) but takes the toy model,
+    so that `--preset tutorial --data ring8` is the tutorial's game on points."""
+    if not points:
+        return preset(name)
+    toy = PRESETS["toy"]
+    if name == "default":
+        return preset("toy")
+    return preset(name).replace(**{k: toy[k] for k in TOY_MODEL})
 
 
 def flag(field_name: str) -> str:
@@ -274,6 +306,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              "or train a conditional model (--conditional)")
     # The residual pair has width/2, width/4 and width/8 channels at its three resolutions (to
     # stay cheap on a CPU), so a width below 8 would leave its last stage with none.
+    # Points carry no labels, so the toy pair has no conditioning at all.
+    _require(m.net != "toy" or m.num_classes in (None, 0),
+             f"net 'toy' (2-D points) is unconditional: points have no classes (got num_classes "
+             f"{m.num_classes}); use --unconditional")
     _require(m.net != "resnet" or m.width >= 8,
              f"width must be at least 8 for net 'resnet' (its stages have width/2, width/4 and "
              f"width/8 channels; got {m.width})")

@@ -26,9 +26,11 @@ TIMEOUT_MS = 20_000
 
 
 @contextlib.contextmanager
-def running_server(run: Path) -> Iterator[str]:
-    """`ganforge serve RUN` on a free loopback port; yields its URL and stops it afterwards."""
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(Path(run).resolve()), "--port", "0"],
+def running_server(run: Path | None) -> Iterator[str]:
+    """`ganforge serve RUN` (or, with None, the pretrained model) on a free loopback port; yields
+    its URL and stops it afterwards."""
+    target = [str(Path(run).resolve())] if run is not None else []
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", *target, "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)

@@ -34,3 +34,11 @@ def positive(name: str, value: int, limit: int | None = None) -> int:
         bound = f" up to {limit:,}" if limit is not None else ""
         raise GanforgeError(f"--{name} must be a positive integer{bound} (got {value})")
     return value
+
+
+def images_only(gan, command: str) -> None:
+    """Refuse a model of 2-D points in a command that makes pictures from images."""
+    if gan.model.points:
+        raise GanforgeError(f"{gan.path} is a model of 2-D points, and '{command}' works on image "
+                            "models; use 'ganforge generate RUN --out points.png|.npz|.csv' and "
+                            "'ganforge evaluate RUN'")

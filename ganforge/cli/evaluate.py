@@ -25,6 +25,14 @@ DESCRIPTIONS = {
     "classes_covered": "classes the classifier sees made at all (mode collapse if below 10)",
     "class_kl": "KL of the predicted class histogram to uniform (0 = balanced, 2.3 = one class)",
 }
+# The measures of a model of 2-D points (ganforge.metrics.toy), in the same table layout.
+TOY_DESCRIPTIONS = {
+    "modes_covered": "mixture modes with a high-quality sample (of num_modes; higher is better)",
+    "num_modes": "modes of the data's mixture",
+    "high_quality": "share of samples within 3 sigma of a mode (fidelity, higher is better)",
+    "mode_kl": "KL of the high-quality samples' mode histogram to uniform (0 = balanced)",
+    "swd": "sliced Wasserstein-1 distance to the data, in data units (lower is better)",
+}
 KID_SCALE = 1000  # KID values are tiny; the table shows them x 1000 (the JSON keeps raw values)
 
 
@@ -33,8 +41,8 @@ def _format_table(source: str, n: int, reference: str, result: dict, notes: list
     from ganforge.metrics.custom_features import label
 
     lines = [f"{source}: {n} samples against {reference}"]
-    width = max(16, max(len(label(k, features)) + 2 for k in DESCRIPTIONS))
-    for key, what in DESCRIPTIONS.items():
+    width = max(16, max(len(label(k, features)) + 2 for k in {**DESCRIPTIONS, **TOY_DESCRIPTIONS}))
+    for key, what in {**DESCRIPTIONS, **TOY_DESCRIPTIONS}.items():
         if key not in result:
             continue
         value = result[key]
@@ -66,7 +74,8 @@ def _jsonable(value):
 @click.option("--n", "n", type=int, default=10_000, show_default=True,
               help="Samples to generate from a run (files are evaluated whole).")
 @click.option("--reference", default="mnist-test", show_default=True,
-              help="'mnist-test' (bundled features) or a directory of IDX files or images, or an .npz.")
+              help="'mnist-test' (bundled features) or a directory of IDX files or images, or an .npz; "
+              "for a model of 2-D points its own data unless ring8, grid25, spiral, moons or a CSV is given.")
 @checkpoint_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed for a run's samples.")
 @click.option("--features", type=click.Path(path_type=Path),
@@ -99,6 +108,8 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
     extractor = load_extractor(features, features_size) if features is not None else None
     if RunDir(source).holds_run() or source.suffix == ".safetensors":
         gan = load(source, checkpoint)
+        if gan.model.points:
+            return _points(gan, source, n, seed, reference, checkpoint, as_json)
         gan.check_whole(n, "an evaluation")
         if extractor is None:
             result = evaluate_generator(gan, n, seed, reference)
@@ -117,3 +128,22 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
     if as_json:
         click.echo(json.dumps(_jsonable({"source": str(source), "n": n, "reference": reference,
                                          "features": name, **result, "notes": notes})))
+
+
+def _points(gan, source: Path, n: int, seed: int, reference: str, checkpoint: str, as_json: bool) -> None:
+    """A model of 2-D points: modes covered, high-quality share, mode KL and SWD against its data
+    (or the points --reference names)."""
+    from ganforge.checkpoint import read_model
+    from ganforge.data import is_points, load_dataset
+    from ganforge.metrics.toy import toy_metrics
+    from ganforge.points import sample_points
+
+    spec = reference if is_points(reference) else read_model(source, checkpoint).config.data
+    data = load_dataset(spec)
+    result = toy_metrics(sample_points(gan, n, seed), data)
+    notes = [] if data.centres is not None else [f"{spec} is not a Gaussian mixture: it has no modes "
+                                                 "to count, so only the SWD is measured"]
+    click.echo(_format_table(str(source), n, spec, result, notes, features="points"))
+    if as_json:
+        click.echo(json.dumps(_jsonable({"source": str(source), "n": n, "reference": spec, **result,
+                                         "notes": notes})))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganforge.cli.common import checkpoint_option, run_argument
+from ganforge.cli.common import checkpoint_option, images_only, run_argument
 
 
 @click.command("export")
@@ -21,6 +21,7 @@ def command(run, fmt, out, checkpoint):
     from ganforge.generator import load
 
     gan = load(run, checkpoint, device="cpu")
+    images_only(gan, "export")
     export(gan, fmt, out)
     m = gan.model
     inputs = f"z float32 (B, {m.z_dim})" + (", labels int64 (B,)" if gan.conditional else "")

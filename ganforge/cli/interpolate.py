@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganforge.cli.common import checkpoint_option, run_argument
+from ganforge.cli.common import checkpoint_option, images_only, run_argument
 from ganforge.errors import GanforgeError
 
 MAX_FRAMES = 1000
@@ -45,6 +45,7 @@ def command(run, from_seed, to_seed, class_from, class_to, classes, steps, linea
         except ValueError:
             raise GanforgeError(f"--classes must be two classes like 3,8 (got {classes!r})") from None
     gan = load(run, checkpoint)
+    images_only(gan, "interpolate")
     z, labels = interpolation(gan, steps, (from_seed, to_seed), class_ends(class_from, class_to),
                               spherical=not linear)
     write_gif(out, to_uint8(gan.generate(z, labels)).cpu(), frame_ms, scale)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganforge.cli.common import checkpoint_option, run_argument
+from ganforge.cli.common import checkpoint_option, images_only, run_argument
 
 REPORT_COLUMNS = 10
 
@@ -26,6 +26,7 @@ def command(run, out, checkpoint):
 
     run_dir = RunDir(run)
     gan = load(run, checkpoint)
+    images_only(gan, "report")
     sheet = grid(gan.class_sheet(REPORT_COLUMNS, seed=0), REPORT_COLUMNS)
     # Real digits' scores are a floor only for what was measured against the MNIST test digits.
     floor = REAL_DIGITS if gan.config.eval_reference in (None, MNIST_TEST) else None

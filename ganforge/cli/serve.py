@@ -10,15 +10,16 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
+from pathlib import Path
 
 import click
 
-from ganforge.cli.common import run_argument
 from ganforge.errors import GanforgeError
+from ganforge.rundir import PRETRAINED_NAME
 
 
 @click.command("serve")
-@run_argument
+@click.argument("run", type=click.Path(path_type=Path), required=False)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 opens the playground to your whole network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
@@ -31,7 +32,8 @@ from ganforge.errors import GanforgeError
               help="Also answer requests addressed to this host name (a DNS name or a proxy's); "
                    "repeatable. localhost, 127.0.0.1, [::1] and the listening address always work.")
 def command(run, host, port, token, allowed_hosts):
-    """Open a web playground for a run: generate, grid, interpolate, watch training.
+    """Open a web playground for a run: generate, grid, interpolate, watch training; and the lab,
+    where a toy GAN trains live in two dimensions. Without RUN: the pretrained digit model.
     Example: ganforge serve runs/digits, then open http://127.0.0.1:8000/"""
     try:
         from ganforge.serve import create_app
@@ -40,11 +42,18 @@ def command(run, host, port, token, allowed_hosts):
     except ImportError as e:
         raise GanforgeError(f"the playground needs {e.name}: pip install 'ganforge[serve]'") from None
 
+    from ganforge.checkpoint import read_model
+
     if token is not None and not valid_token(token):
         raise GanforgeError("--token must be 16 to 256 letters, digits, '-', '_', '.' or '~'; "
                             "leave it out to have one generated")
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
+    run = run or Path(PRETRAINED_NAME)
+    if read_model(run).config.model.points:
+        raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
+                            "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN', or the "
+                            "lab page of the playground")
     names = [*allowed_hosts, *([] if is_address(host) else [host])]  # --host NAME: requests name it
     app = create_app(run, token=token, allowed_hosts=names)  # a run that is not usable fails here
     server = build_server(app)

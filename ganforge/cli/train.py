@@ -39,7 +39,8 @@ def _ops(value: str | None):
 
 @click.command("train")
 @click.option("--data", help="'digits' (bundled, default), mnist, fashion-mnist, kmnist, or a directory "
-              "of IDX files or images (one sub-folder per class).")
+              "of IDX files or images (one sub-folder per class); or 2-D points: ring8, grid25, spiral, "
+              "moons or FILE.csv (x,y), which take the toy preset's small MLPs.")
 @click.option("--init-from", help="Fine-tune: start from this run's (or checkpoint's) G, D and G_ema "
               "with fresh optimizers; the data and its classes may differ, the architecture may not.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory [default: runs/<preset>-<time>].")

@@ -150,6 +150,11 @@ def toy_dataset(name: str, n: int = DEFAULT_POINTS, seed: int = 0) -> PointDatas
     return PointDataset(_spiral(n, gen) if name == "spiral" else _moons(n, gen), source)
 
 
+def load_points(spec: str) -> PointDataset:
+    """A toy source by name (its default sample), or else the points CSV at path `spec`."""
+    return toy_dataset(spec) if spec in TOY_SOURCES else load_points_csv(spec)
+
+
 def _is_header(fields: list[str]) -> bool:
     return [f.strip().strip("\"'").lower() for f in fields] == ["x", "y"]
 

@@ -7,10 +7,10 @@ import torch.nn as nn
 
 from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
-from ganforge.nets import dcgan, mlp, resnet
+from ganforge.nets import dcgan, mlp, resnet, toy
 from ganforge.nets.common import apply_spectral_norm
 
-FAMILIES = {"mlp": mlp, "dcgan": dcgan, "resnet": resnet}
+FAMILIES = {"mlp": mlp, "dcgan": dcgan, "resnet": resnet, "toy": toy}
 
 
 def _resolved(cfg: ModelConfig) -> ModelConfig:

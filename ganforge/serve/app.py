@@ -34,10 +34,11 @@ from ganforge.errors import GanforgeError
 from ganforge.generator import GAN, MAX_SEED, class_ends, interpolation, load
 from ganforge.outputs import png_bytes, to_pil
 from ganforge.police import meaning as police_meaning
-from ganforge.rundir import RunDir
+from ganforge.rundir import RunDir, find_checkpoint
 from ganforge.serve.guard import Guard
 from ganforge.serve.metrics_tail import MetricsTail
 from ganforge.serve.samples import read_grid
+from ganforge.serve.lab import Labs, lab_router
 
 STATIC = Path(__file__).parent / "static"
 MAX_SIDE = 16  # grid rows and columns: 256 images, ~0.15 s per request on a busy 2-core CPU
@@ -50,17 +51,20 @@ log = logging.getLogger("ganforge.serve")
 
 
 class Playground:
-    """A run directory and the GAN of its newest checkpoint, re-read when training replaces it."""
+    """A run directory and the GAN of its newest checkpoint, re-read when training replaces it; or
+    a checkpoint file alone (the pretrained model), whose training view stays empty."""
 
     def __init__(self, run: str | Path):
         run = Path(run)
-        if not run.is_dir():
-            raise GanforgeError(f"{run} is not a directory; give a run directory made by 'ganforge train'")
-        if not os.access(run, os.R_OK | os.X_OK):
-            raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
-        if not RunDir(run).holds_run():
-            raise GanforgeError(f"{run} is not a run directory (it has no checkpoints/last.safetensors); "
-                                "give one made by 'ganforge train'")
+        if run.is_dir():
+            if not os.access(run, os.R_OK | os.X_OK):
+                raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
+            if not RunDir(run).holds_run():
+                raise GanforgeError(f"{run} is not a run directory (it has no checkpoints/last.safetensors); "
+                                    "give one made by 'ganforge train'")
+            self.checkpoint = RunDir(run).checkpoint()
+        else:  # a checkpoint file, or "pretrained": a model with no training to watch
+            self.checkpoint = find_checkpoint(run)
         self.run, self.dir = run, RunDir(run)
         self.metrics = MetricsTail(self.dir.metrics)
         self._lock = threading.Lock()
@@ -72,7 +76,7 @@ class Playground:
 
     def _checkpoint_stamp(self) -> tuple[int, int, int] | None:
         try:
-            st = os.stat(self.dir.checkpoint())
+            st = os.stat(self.checkpoint)
         except OSError:
             return None
         return st.st_ino, st.st_size, st.st_mtime_ns  # training replaces the file by a rename
@@ -203,7 +207,8 @@ def describe(err: dict) -> str:
     return f"query parameter '{where}': {err['msg']}{got}"
 
 
-def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterable[str] = ()) -> FastAPI:
+def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterable[str] = (),
+               labs: Labs | None = None) -> FastAPI:
     """The playground for the run directory `run`; raises GanforgeError if it is not a usable run.
 
     Requests must name a host it serves (see serve/guard.py; `allowed_hosts` adds names) and, if
@@ -317,6 +322,7 @@ def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterabl
                          f"the run has no sample grid of step {step}")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
+    app.include_router(lab_router(labs))  # the lab (serve/lab.py): toy GANs trained live, beside the run
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts)
 

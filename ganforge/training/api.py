@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 from ganforge import dist
 from ganforge.checkpoint import stored_config
-from ganforge.config import TrainConfig, changes_from_options, override, preset
+from ganforge.config import TrainConfig, changes_from_options, override, preset_for
+from ganforge.data import is_points
 from ganforge.errors import GanforgeError
 from ganforge.rundir import RunDir
 from ganforge.training import loop
@@ -35,8 +36,10 @@ def configure(options: dict[str, Any], out: str | Path | None = None, preset_nam
     changes = changes_from_options(options)
     if resume is None:
         name = preset_name or DEFAULT_PRESET
-        run = Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        return override(preset(name), changes), run
+        points = is_points(changes.get("data"))  # 2-D points take the toy model (config.preset_for)
+        shown = "toy" if points and name == DEFAULT_PRESET else name
+        run = Path(out) if out is not None else Path("runs") / f"{shown}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return override(preset_for(name, points), changes), run
     if preset_name is not None:
         raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
     if out is not None and Path(out).resolve() != Path(resume).resolve():

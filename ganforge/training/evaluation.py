@@ -1,5 +1,7 @@
 """Evaluation during training (`--eval-every`): quick metrics of the sampler's images into
-metrics.jsonl, the best checkpoint by FID, and the mode-collapse warning."""
+metrics.jsonl, the best checkpoint by FID, and the mode-collapse warning. A model of 2-D points
+is measured by the toy measures instead (modes, high-quality share, mode KL, sliced Wasserstein
+distance; best checkpoint by SWD)."""
 
 from __future__ import annotations
 
@@ -31,9 +33,16 @@ class InTrainingEval:
         self.cfg, self.run, self.num_classes_in_data = cfg, run, num_classes_in_data
         self.rank, self.world, self.reference, self.postfix = rank, world, None, {}
         self.last_record: dict | None = None  # the newest evaluation's metrics record (rank 0)
-        self.best_fid = min((r["eval"]["fid"] for r in run.read_metrics()
-                             if isinstance(r.get("eval"), dict) and "fid" in r["eval"]), default=math.inf)
+        self.key = "swd" if cfg.model.points else "fid"  # what picks checkpoints/best (lower is better)
+        self.best_fid = min((r["eval"][self.key] for r in run.read_metrics()
+                             if isinstance(r.get("eval"), dict) and isinstance(r["eval"].get(self.key), (int, float))),
+                            default=math.inf)
         if not cfg.eval_every:
+            return
+        if cfg.model.points:
+            from ganforge.data import load_dataset
+
+            self.reference = load_dataset(cfg.data)  # the PointDataset itself: its points and modes
             return
         m = cfg.model
         digit_shaped = (m.img_channels, m.img_resolution) == (1, 28) and cfg.data not in NOT_DIGITS
@@ -51,6 +60,8 @@ class InTrainingEval:
         took and whether the FID is the best so far (rank 0 only; False elsewhere)."""
         from ganforge.metrics import quick_metrics
 
+        if self.cfg.model.points:
+            return self._points(gan, step)
         start = time.perf_counter()
         n = EVAL_SAMPLES - EVAL_SAMPLES % self.world
         z, labels = gan.noise(n, self.cfg.seed + 4), gan.labels_for(n, None)
@@ -72,4 +83,23 @@ class InTrainingEval:
             log.warning(warning)
         best = result["fid"] < self.best_fid
         self.best_fid = min(self.best_fid, result["fid"])
+        return time.perf_counter() - start, best
+
+    def _points(self, gan: GAN, step: int) -> tuple[float, bool]:
+        """The toy measures of EVAL_SAMPLES points (rank 0 draws them all: they are cheap)."""
+        from ganforge.metrics.toy import toy_metrics
+        from ganforge.points import sample_points
+
+        start = time.perf_counter()
+        if self.rank != 0:
+            return time.perf_counter() - start, False
+        result = toy_metrics(sample_points(gan, EVAL_SAMPLES, self.cfg.seed + 4), self.reference)
+        result.pop("mode_counts", None)
+        # Strict JSON has no NaN: a measure that is undefined (mode KL with no sample on a mode,
+        # SWD of diverged samples) is written as null.
+        self.run.append_metrics({"step": step, "eval": {k: round(v, 5) if math.isfinite(v) else None
+                                                        for k, v in result.items()}})
+        self.postfix = {k: f"{result[k]:.3g}" for k in ("swd", "modes_covered", "high_quality") if k in result}
+        best = result["swd"] < self.best_fid  # NaN is never best
+        self.best_fid = min(self.best_fid, result["swd"]) if math.isfinite(result["swd"]) else self.best_fid
         return time.perf_counter() - start, best

@@ -17,15 +17,21 @@ import torch
 from tqdm.auto import tqdm
 
 from ganforge import __version__, dist
-from ganforge.checkpoint import check_weights, checkpoint_config, load_checkpoint, save_checkpoint
+from ganforge.checkpoint import (
+    check_weights,
+    checkpoint_config,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ganforge.config import TrainConfig
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
-from ganforge.files import write_json
+from ganforge.files import atomic_write, write_json
 from ganforge.game import Game
 from ganforge.generator import GAN
 from ganforge.outputs import grid, save_grid
 from ganforge.plots import loss_figure, save_png
+from ganforge.points import points_png
 from ganforge.rundir import RunDir
 from ganforge.training import init_from
 from ganforge.training.evaluation import InTrainingEval
@@ -143,7 +149,9 @@ class Trainer:
     def save_samples(self) -> Path:
         """The progress grid: the same noise at every step, one row per class."""
         path = self.run.sample(self.state.step)
-        if self.is_main:
+        if self.is_main and self.cfg.model.points:  # 2-D points: a scatter plot over the data
+            atomic_write(path, points_png(self.gan, self.cfg.seed + GRID_SEED, self.data.points))
+        elif self.is_main:
             images = self.gan.class_sheet(GRID_COLUMNS, self.cfg.seed + GRID_SEED, GRID_MAX_ROWS)
             save_grid(path, images, GRID_COLUMNS, scale=2)
             if self.tensorboard:
@@ -153,6 +161,9 @@ class Trainer:
     def save_final_plots(self) -> None:
         if self.is_main:
             save_png(loss_figure(self.run.read_metrics()), self.run.loss_plot)
+            if self.cfg.model.points:
+                atomic_write(self.run.class_sheet, points_png(self.gan, self.cfg.seed + SHEET_SEED, self.data.points))
+                return
             images = self.gan.class_sheet(SHEET_COLUMNS, self.cfg.seed + SHEET_SEED)
             save_grid(self.run.class_sheet, images, SHEET_COLUMNS, scale=2)
 

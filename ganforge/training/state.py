@@ -16,7 +16,7 @@ import torch.nn as nn
 from ganforge import dist
 from ganforge.checkpoint import restore_training, training_tensors
 from ganforge.config import TrainConfig, validate
-from ganforge.data import ImageDataset, load_dataset
+from ganforge.data import ImageDataset, PointDataset, load_dataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
@@ -26,10 +26,12 @@ log = logging.getLogger("ganforge")
 from ganforge.training.ada import AdaptiveAugment
 
 
-def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset]:
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset | PointDataset]:
     """Load `cfg`'s data and fill in what the data decides (classes, channels, resolution);
     returns the validated result and the data. Checks what can be checked without training."""
     data = load_dataset(validate(cfg).data, resolution=cfg.model.img_resolution)
+    if isinstance(data, PointDataset) or cfg.model.points:
+        return _resolve_points(cfg, data)
     if cfg.model.conditional and data.num_classes < 2:
         raise GanforgeError(f"{data.source} has {data.num_classes} classes, so a conditional model "
                             "cannot be trained on it; add --unconditional, or put the images in one "
@@ -73,6 +75,20 @@ def check_config_file(run: RunDir, stored: TrainConfig) -> None:
         log.warning("%s was edited (%s); the checkpoint's stored configuration wins and config.json is "
                     "rewritten from it: change a resumed run's budget or device with flags",
                     run.config, ", ".join(differ))
+
+
+def _resolve_points(cfg: TrainConfig, data: ImageDataset | PointDataset) -> tuple[TrainConfig, PointDataset]:
+    """2-D points go with the toy net and nothing else; they have no classes, so "follow the
+    data" (num_classes None) means unconditional."""
+    if not isinstance(data, PointDataset):
+        raise GanforgeError(f"net 'toy' makes 2-D points, but {data.source} holds images; give "
+                            "--data ring8, grid25, spiral, moons or a CSV of x,y points, or another --net")
+    if not cfg.model.points:
+        raise GanforgeError(f"{data.source} holds 2-D points, which need net 'toy' (not "
+                            f"{cfg.model.net!r}); leave out --net, or give --net toy")
+    cfg = cfg.replace(num_classes=0, conditioning="input")
+    BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
+    return validate(cfg), data
 
 
 def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:

@@ -41,3 +41,26 @@ def test_clicking_a_class_draws_a_new_image(tiny_run, chromium, tmp_path):
     assert seen["verdict"].endswith("% of real training images")
     assert seen["grid_pictures"] == 80 and seen["strip_pictures"] == 10  # 10 classes x 8, 10 steps
     assert 20_000 < shot.stat().st_size < 5_000_000  # a real screenshot, not a blank page
+
+
+def test_the_lab_plays_and_the_modes_are_found(chromium):
+    """Open the lab beside the pretrained model (`ganforge serve` without a run), play on grid25,
+    and watch the points move and the mode count rise."""
+    errors = []
+    chromium.on("pageerror", lambda e: errors.append(str(e)))
+    with playground.running_server(None) as url:
+        chromium.goto(url + "static/lab.html")
+        chromium.wait_for_function("document.getElementById('modes').textContent.includes('of 8')")
+        chromium.select_option("#data", "grid25")
+        chromium.click("#create")
+        chromium.wait_for_function("document.getElementById('modes').textContent.includes('of 25')")
+        before = chromium.evaluate("JSON.stringify(state.fake.slice(0, 5))")
+        start = chromium.evaluate("state.modes_covered")
+        chromium.fill("#speed", "50")
+        chromium.click("#play")
+        chromium.wait_for_function(f"state.modes_covered >= {start} + 5", timeout=120_000)
+        chromium.click("#play")  # pause
+        assert chromium.evaluate("JSON.stringify(state.fake.slice(0, 5))") != before
+        assert chromium.evaluate("state.g_steps") > 0
+        assert chromium.text_content("#play") == "play"
+    assert errors == []

@@ -21,13 +21,14 @@ MAY_IMPORT = {
     "generator": GROUND | {"police"},
     "outputs": GROUND,
     "timelapse": GROUND | {"outputs"},
+    "points": GROUND | {"generator"},
     "metrics": GROUND | {"generator"},
     "plots": GROUND | {"generator", "outputs"},
     "export": GROUND | {"generator"},
     "serve": GROUND | {"generator", "outputs", "metrics", "plots", "police"},
-    "training": GROUND | {"generator", "outputs", "plots", "metrics", "training"},
+    "training": GROUND | {"generator", "outputs", "plots", "metrics", "points", "training"},
     "cli": GROUND | {"generator", "outputs", "plots", "metrics", "export", "serve", "training", "timelapse",
-                     "cli"},
+                     "points", "cli"},
     "__main__": {"cli"},
 }
 MAY_IMPORT[""] = set(MAY_IMPORT) | GROUND  # the package root: the public API, lazily

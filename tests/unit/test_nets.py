@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from torch.testing import assert_close
 
-from ganforge.config import NETS, ModelConfig, preset
+from ganforge.config import IMAGE_NETS, NETS, ModelConfig, preset
 from ganforge.nets import FAMILIES, build_discriminator, build_generator
 from ganforge.nets.common import DiscriminatorHead
 
@@ -20,7 +20,7 @@ def test_every_configurable_net_is_registered():
     assert set(FAMILIES) == set(NETS)
 
 
-@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
 @pytest.mark.parametrize("num_classes,conditioning,channels,resolution",
                          [(k, c, 1, 28) for k, c in CONDITIONS]
                          + [(10, "input", 3, 64), (10, "projection", 3, 32), (0, "input", 1, 8)])
@@ -41,7 +41,7 @@ def test_shapes(net, num_classes, conditioning, channels, resolution):
         assert class_logits is None
 
 
-@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
 @pytest.mark.parametrize("conditioning", ["input", "projection"])
 def test_conditional_D_depends_on_the_label(net, conditioning):
     cfg = ModelConfig(num_classes=10, net=net, z_dim=8, width=8, conditioning=conditioning)
@@ -53,7 +53,7 @@ def test_conditional_D_depends_on_the_label(net, conditioning):
     assert (a - b).abs().min() > 1e-6
 
 
-@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
 def test_no_discriminator_has_batchnorm(net):
     # A gradient penalty needs each image's score to depend on that image alone.
     D = build_discriminator(ModelConfig(num_classes=10, net=net, width=8))
@@ -78,7 +78,7 @@ def test_projection_head_is_linear_plus_inner_product_with_the_class_embedding()
     assert class_logits is None
 
 
-@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
 @pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
 def test_D_starts_unsaturated(net, conditioning):
     # At the default width a fresh D must not be confident yet: |logit| < 1, sigma in (0.27, 0.73).
@@ -99,7 +99,7 @@ def test_acgan_head_classifies_the_same_features():
     assert_close(class_logits, head.classifier(h))
 
 
-@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
 @pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
 def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
     cfg = ModelConfig(num_classes=10, net=net, z_dim=8, width=8, conditioning=conditioning, spectral_norm=True)

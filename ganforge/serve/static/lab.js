@@ -1,0 +1,125 @@
+// The lab page: asks the server for steps and state (/api/lab/...), draws the plane on a canvas.
+"use strict";
+const $ = (id) => document.getElementById(id);
+let playing = false, state = null, busy = false;
+
+function showError(message) {
+  $("error").textContent = message || "";
+  $("error").hidden = !message;
+}
+
+async function api(method, path) {
+  const r = await fetch(path, { method, credentials: "same-origin" });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function toCanvas(p, extent, size) {  // plane (x, y) -> canvas pixel (y up)
+  return [(p[0] / extent + 1) * size / 2, (1 - p[1] / extent) * size / 2];
+}
+
+function drawPlane(s) {
+  const canvas = $("plane"), ctx = canvas.getContext("2d"), size = canvas.width;
+  const cell = size / s.heat_side;
+  for (let i = 0; i < s.heat_side; i++) {
+    for (let j = 0; j < s.heat_side; j++) {
+      const v = s.heat[i][j] ?? 0.5;  // null: D diverged here
+      const fade = Math.round(255 * (1 - v));
+      ctx.fillStyle = `rgb(255,${fade},${fade})`;
+      ctx.fillRect(j * cell, i * cell, cell + 1, cell + 1);
+    }
+  }
+  ctx.fillStyle = "rgba(90,90,90,0.6)";
+  for (const p of s.real) {
+    const [x, y] = toCanvas(p, s.extent, size);
+    ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+  }
+  // Arrows: scaled so the longest is 1/12 of the view, so small pushes stay visible.
+  const lengths = s.push.map((g) => Math.hypot(g[0] ?? 0, g[1] ?? 0));
+  const longest = Math.max(1e-12, ...lengths), scale = size / 12 / longest;
+  ctx.strokeStyle = "rgba(20,60,160,0.5)";
+  ctx.beginPath();
+  s.fake.forEach((p, k) => {
+    if (p[0] === null || s.push[k][0] === null) return;
+    const [x, y] = toCanvas(p, s.extent, size);
+    ctx.moveTo(x, y);
+    ctx.lineTo(x + s.push[k][0] * scale, y - s.push[k][1] * scale);
+  });
+  ctx.stroke();
+  ctx.fillStyle = "rgb(31,100,200)";
+  for (const p of s.fake) {
+    if (p[0] === null) continue;
+    const [x, y] = toCanvas(p, s.extent, size);
+    ctx.fillRect(x - 2, y - 2, 4, 4);
+  }
+}
+
+function drawLosses(history) {
+  const canvas = $("losses"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const series = [["loss_d", "#c92a2a"], ["loss_g", "#1f64c8"]];
+  const values = history.flatMap((r) => series.map(([k]) => r[k])).filter((v) => v !== null && isFinite(v));
+  if (!values.length) return;
+  const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
+  for (const [key, colour] of series) {
+    ctx.strokeStyle = colour;
+    ctx.beginPath();
+    history.forEach((r, i) => {
+      if (r[key] === null) return;
+      const x = (i / Math.max(1, history.length - 1)) * (w - 10) + 5, y = h - 5 - (r[key] - lo) / span * (h - 20);
+      ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+  }
+  ctx.fillStyle = "#5f6b7a";
+  ctx.fillText(`D ${hi.toPrecision(3)} … ${lo.toPrecision(3)}   red: D, blue: G`, 6, 12);
+}
+
+function render(s) {
+  state = s;
+  drawPlane(s);
+  drawLosses(s.history);
+  $("steps").textContent = `steps: D ${s.d_steps}, G ${s.g_steps} (loss ${s.loss})`;
+  $("modes").textContent = s.num_modes
+    ? `modes covered: ${s.modes_covered} of ${s.num_modes}; on a mode: ${(100 * s.high_quality).toFixed(1)}%`
+    : "modes: this shape is not a mixture";
+}
+
+async function guarded(work) {
+  if (busy) return;
+  busy = true;
+  try { showError(""); render(await work()); }
+  catch (e) { showError(e.message); playing = false; $("play").textContent = "play"; }
+  finally { busy = false; }
+}
+
+function create() {
+  const q = new URLSearchParams({ data: $("data").value, preset: $("preset").value });
+  if ($("loss").value) q.set("loss", $("loss").value);
+  return guarded(() => api("POST", `/api/lab?${q}`));
+}
+
+async function step(d, g) {
+  await api("POST", `/api/lab/step?d=${d}&g=${g}`);
+  return api("GET", "/api/lab/state");
+}
+
+async function loop() {
+  while (playing) {
+    const n = Number($("speed").value);
+    await guarded(() => step(n, n));
+    await new Promise((r) => requestAnimationFrame(r));
+  }
+}
+
+$("create").onclick = create;
+$("reset").onclick = () => guarded(() => api("POST", "/api/lab/reset"));
+$("d-step").onclick = () => guarded(() => step(1, 0));
+$("g-step").onclick = () => guarded(() => step(0, 1));
+$("play").onclick = () => {
+  playing = !playing;
+  $("play").textContent = playing ? "pause" : "play";
+  if (playing) loop();
+};
+create();
