@@ -312,3 +312,12 @@ def test_pictures_carry_the_honest_police(client, gan):
     assert "above +1" in info["score_meaning"]  # the tiny run plays the default hinge game
     grid = client.get("/api/grid", params={"rows": 2, "cols": 3}).json()["pictures"]
     assert all(0 <= p["realness"] <= 100 for p in grid)
+
+
+def test_a_checkpoint_file_is_served_with_an_empty_training_view(tiny_run):
+    # How `ganforge serve` without a run serves the pretrained model (one file, no run around it).
+    c = local_client(tiny_run / "checkpoints" / "last.safetensors")
+    assert c.get("/api/info").json()["step"] == ganforge.load(tiny_run).step
+    assert c.get("/api/generate", params={"cls": 3, "seed": 1}).status_code == 200
+    training = c.get("/api/training").json()
+    assert training["series"] == {} and training["sample_step"] is None and training["logged_step"] is None
