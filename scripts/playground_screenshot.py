@@ -63,10 +63,11 @@ def chromium_page(width: int = 1360, height: int = 900):
             browser.close()
 
 
-def click_through(page, url: str, screenshot: Path, cls: int = 7) -> dict:
+def click_through(page, url: str, screenshot: Path, cls: int = 7, samples: bool = True) -> dict:
     """Open the page, wait for its first image, click class `cls`, move a slider, screenshot.
 
-    Returns what happened: the image before and after the click, the API requests the page made,
+    `samples`: the run has sample grids to wait for (a checkpoint file alone, like the pretrained
+    model, has none). Returns what happened: the image before and after the click, the API requests the page made,
     and any JavaScript errors.
     """
     api_calls, errors = [], []
@@ -86,8 +87,9 @@ def click_through(page, url: str, screenshot: Path, cls: int = 7) -> dict:
         page.locator("#z0").fill("2.5")
     page.wait_for_selector("#grid figure")
     page.wait_for_selector("#strip figure")
-    page.wait_for_selector("#sample-grid:not([hidden])")
-    page.wait_for_function("() => document.getElementById('sample-grid').complete")
+    if samples:
+        page.wait_for_selector("#sample-grid:not([hidden])")
+        page.wait_for_function("() => document.getElementById('sample-grid').complete")
     page.wait_for_load_state("networkidle")
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=True)
@@ -99,7 +101,7 @@ def click_through(page, url: str, screenshot: Path, cls: int = 7) -> dict:
 
 def main(run: str, out: str) -> None:
     with running_server(Path(run)) as url, chromium_page() as page:
-        seen = click_through(page, url, Path(out))
+        seen = click_through(page, url, Path(out), samples=Path(run).is_dir())
     print(f"wrote {out} ({len(seen['api_calls'])} API calls, JavaScript errors: {seen['errors'] or 'none'})")
 
 
