@@ -153,7 +153,7 @@ def test_openapi_documents_every_endpoint(client):
     assert client.get("/docs").status_code == 404  # its page loads scripts from a CDN
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/info", "/api/generate", "/api/grid", "/api/interpolate", "/api/training",
-            "/api/samples/latest"} == set(paths)
+            "/api/samples/latest", "/api/lab", "/api/lab/step", "/api/lab/state", "/api/lab/reset"} == set(paths)
     cls = next(p for p in paths["/api/generate"]["get"]["parameters"] if p["name"] == "cls")
     assert cls["schema"]["anyOf"][0]["maximum"] == 9
 
@@ -258,9 +258,9 @@ def test_unconditional_model_with_a_short_noise(tmp_path, tiny_config):
 
 
 @pytest.mark.parametrize("make, says", [
-    (lambda p: p / "missing", "is not a directory"),
+    (lambda p: p / "missing", "does not exist"),
     (lambda p: p, "is not a run directory"),
-    (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "is not a directory"),
+    (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "not a readable ganforge checkpoint"),
 ])
 def test_bad_run_directory_fails_at_start_up(tmp_path, make, says):
     with pytest.raises(GanforgeError, match=says):
@@ -282,7 +282,7 @@ def test_unreadable_run_fails_at_start_up(tiny_run, monkeypatch):
 
 def test_serve_command_refuses_a_directory_that_is_not_a_run(tmp_path):
     r = CliRunner().invoke(cli, ["serve", str(tmp_path)])
-    assert r.exit_code == 2 and f"error: {tmp_path} is not a run directory" in r.output
+    assert r.exit_code == 2 and f"error: {tmp_path} holds no checkpoint" in r.output
 
 
 def test_serve_command_refuses_a_busy_port(tiny_run):
