@@ -40,6 +40,7 @@ MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 MATMUL_N = 2048  # 17.2 GFLOP per product: long enough to time, short enough to repeat
 MATMUL_WARMUP = 2
 MATMUL_REPEATS = 7
+QUICK_REPEATS = 3  # the re-measurement beside a result row (~0.5 s on 2 threads)
 
 
 def default_data() -> str:
@@ -95,6 +96,11 @@ def matmul_gflops(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS
     return 2 * n**3 / min(_matmul_seconds(threads, n, repeats)) / 1e9
 
 
+def row_yardstick(threads: int) -> float:
+    """The yardstick re-measured quickly, to print beside one result row."""
+    return matmul_gflops(threads, repeats=QUICK_REPEATS)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -105,9 +111,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_header(threads: int) -> dict:
-    """CPU, cores, threads, versions, UTC date and the yardstick (best and median: a median far
-    below the best means other processes were using the cores during the measurement)."""
+def cpu_pressure() -> float | None:
+    """The share of the last 10 s in which some runnable task waited for a CPU (Linux PSI), in
+    percent; None where the kernel does not report it. Above a few percent, other processes are
+    competing for the cores and timings with all threads suffer most."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]  # "some avg10=0.00 avg60=..."
+        return float(first.split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_header(threads: int | None = None) -> dict:
+    """CPU, cores, threads, versions, UTC date, how busy the machine is, and the yardstick (best
+    and median: a median far below the best means other processes were using the cores during
+    the measurement). `threads`: those the benchmark uses [default: torch's current setting]."""
+    threads = threads or torch.get_num_threads()
+    pressure = cpu_pressure()
     times = _matmul_seconds(threads)
     flops = 2 * MATMUL_N**3
     return {
@@ -119,6 +139,7 @@ def machine_header(threads: int) -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "cpu_pressure_pct": pressure,
         "matmul_gflops": round(flops / min(times) / 1e9, 1),
         "matmul_gflops_median": round(flops / statistics.median(times) / 1e9, 1),
         "matmul_method": f"float32 {MATMUL_N}x{MATMUL_N} torch.mm, best of {MATMUL_REPEATS} after "
@@ -129,7 +150,8 @@ def machine_header(threads: int) -> dict:
 def header_line(h: dict) -> str:
     """The one-line printable form of `machine_header`."""
     gpu = f", GPU {h['gpu']}" if h["gpu"] else ""
+    pressure = "" if h.get("cpu_pressure_pct") is None else f", CPU pressure {h['cpu_pressure_pct']:g}%"
     return (f"{h['cpu']}, {h['cores']} logical CPUs{gpu}, {h['threads']} torch thread(s); torch {h['torch']}, "
-            f"Python {h['python']}; {h['date_utc']} UTC; load average {h['load_avg'][0]:g}; "
+            f"Python {h['python']}; {h['date_utc']} UTC; load average {h['load_avg'][0]:g}{pressure}; "
             f"matmul yardstick {h['matmul_gflops']:.0f} GFLOP/s (median {h['matmul_gflops_median']:.0f}; "
             f"{h['matmul_method']})")

@@ -121,6 +121,31 @@ def gen_loss(gen, disc, criterion, n: int) -> torch.Tensor:
     return criterion(fake_logits, torch.ones_like(fake_logits))
 
 
+def train_step(gen, disc, gen_opt, disc_opt, criterion, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the notebook: D, then G, each on fakes from fresh noise; real is (B, 784)."""
+    n = len(real)
+    # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
+    disc_opt.zero_grad()
+    d_loss = disc_loss(gen, disc, criterion, real, n)
+    d_loss.backward(retain_graph=True)
+    disc_opt.step()
+    # (2) Update G: maximise log D(G(z)), new noise
+    gen_opt.zero_grad()
+    g_loss = gen_loss(gen, disc, criterion, n)
+    g_loss.backward()
+    gen_opt.step()
+    return d_loss, g_loss
+
+
+def build(seed: int = 0):
+    """The notebook's networks, optimizers and criterion."""
+    torch.manual_seed(seed)
+    gen, disc = Generator(), Discriminator()
+    gen_opt = torch.optim.Adam(gen.parameters(), lr=LR)
+    disc_opt = torch.optim.Adam(disc.parameters(), lr=LR)
+    return gen, disc, gen_opt, disc_opt, nn.BCEWithLogitsLoss()
+
+
 def image_grid(images: torch.Tensor, n: int = 25, nrow: int = 5, pad: int = 2) -> np.ndarray:
     """The notebook's image helper up to (not including) the plotting call: the first n images,
     unflattened to (1, 28, 28), tiled nrow wide with padding, as an (H, W) array."""
@@ -150,12 +175,8 @@ def run_notebook(seconds: float | None = None, steps: int | None = None, data: s
         raise ValueError("give seconds or steps")
     if threads is not None:
         _common.set_threads(threads)
-    torch.manual_seed(seed)
+    gen, disc, gen_opt, disc_opt, criterion = build(seed)
     loader = make_loader(data or _common.default_data())
-    gen, disc = Generator(), Discriminator()
-    gen_opt = torch.optim.Adam(gen.parameters(), lr=LR)
-    disc_opt = torch.optim.Adam(disc.parameters(), lr=LR)
-    criterion = nn.BCEWithLogitsLoss()
     budget_s = math.inf if seconds is None else seconds
     max_steps = math.inf if steps is None else steps
 
@@ -168,19 +189,7 @@ def run_notebook(seconds: float | None = None, steps: int | None = None, data: s
             for real, _ in tqdm(loader, file=progress_file):
                 n = len(real)
                 real = real.view(n, -1)  # (B, 784)
-
-                # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
-                disc_opt.zero_grad()
-                d_loss = disc_loss(gen, disc, criterion, real, n)
-                d_loss.backward(retain_graph=True)
-                disc_opt.step()
-
-                # (2) Update G: maximise log D(G(z)) with fresh noise
-                gen_opt.zero_grad()
-                g_loss = gen_loss(gen, disc, criterion, n)
-                g_loss.backward()
-                gen_opt.step()
-
+                d_loss, g_loss = train_step(gen, disc, gen_opt, disc_opt, criterion, real)
                 mean_disc_loss += d_loss.item() / DISPLAY_STEP
                 mean_gen_loss += g_loss.item() / DISPLAY_STEP
                 if cur_step % DISPLAY_STEP == 0 and cur_step > 0:
