@@ -111,15 +111,51 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _psi_some() -> list[str] | None:
+    try:
+        # "some avg10=0.00 avg60=0.00 avg300=0.00 total=<microseconds>"
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+
+
 def cpu_pressure() -> float | None:
     """The share of the last 10 s in which some runnable task waited for a CPU (Linux PSI), in
     percent; None where the kernel does not report it. Above a few percent, other processes are
-    competing for the cores and timings with all threads suffer most."""
+    competing for the cores, and timings on all of them suffer (small multi-threaded operations
+    most: each waits for its slowest thread)."""
+    fields = _psi_some()
     try:
-        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]  # "some avg10=0.00 avg60=..."
-        return float(first.split()[1].split("=")[1])
-    except (OSError, IndexError, ValueError):
+        return float(fields[1].split("=")[1]) if fields else None
+    except (IndexError, ValueError):
         return None
+
+
+class PressureMeter:
+    """CPU pressure over a stretch of time, in percent (None without Linux PSI):
+
+        with PressureMeter() as meter:
+            measure()
+        meter.percent
+    """
+
+    def __enter__(self) -> PressureMeter:
+        self._stall, self._t = self._stall_s(), time.perf_counter()
+        self.percent = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stall = self._stall_s()
+        if stall is not None and self._stall is not None:
+            self.percent = 100 * (stall - self._stall) / (time.perf_counter() - self._t)
+
+    @staticmethod
+    def _stall_s() -> float | None:
+        fields = _psi_some()
+        try:
+            return int(fields[4].split("=")[1]) / 1e6 if fields else None
+        except (IndexError, ValueError):
+            return None
 
 
 def machine_header(threads: int | None = None) -> dict:

@@ -22,7 +22,9 @@ measured float32 matmul rate.
    counted by torch.utils.flop_counter on a real step), images/s, achieved GFLOP/s and its
    fraction of the yardstick; batched generation (1,000 per call) with FLOPs per image counted
    the same way, and single-image latency (median of 200).
-Every row carries the yardstick measured just before it (`_common.matmul_gflops`).
+Every row carries the yardstick measured just before it (`_common.row_yardstick`) and the CPU
+pressure during it (Linux PSI: the share of time some task waited for a core; above a few percent
+other processes were competing, and two-thread timings of small operations suffer badly).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ganforge.train import Trainer, train  # noqa: E402
 
 BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
 GEN_BATCH = 1000
+BUSY_PCT = 5  # CPU pressure (share of time some task waited for a core) above which a row is suspect
 LATENCY_CALLS = 200
 
 
@@ -75,14 +78,20 @@ def side_by_side(seconds: float, data: str, threads: int, pairs: int) -> list[di
     for i in range(pairs):
         for name in ("notebook", "ganforge tutorial"):
             peak = _common.row_yardstick(threads)
-            if name == "notebook":
-                rate = notebook_baseline.run_notebook(seconds=seconds, data=data, threads=threads)
-            else:
-                rate = run_ganforge_tutorial(seconds, data)["img_per_s"]
-            rows.append({"pair": i + 1, "loop": name, "img_per_s": rate, "matmul_gflops": peak})
-            print(f"  pair {i + 1}: {name:17s} {rate:8,.0f} img/s   (matmul yardstick {peak:.0f} GFLOP/s)",
-                  file=sys.stderr, flush=True)
+            with _common.PressureMeter() as pressure:
+                if name == "notebook":
+                    rate = notebook_baseline.run_notebook(seconds=seconds, data=data, threads=threads)
+                else:
+                    rate = run_ganforge_tutorial(seconds, data)["img_per_s"]
+            rows.append({"pair": i + 1, "loop": name, "img_per_s": rate, "matmul_gflops": peak,
+                         "pressure_pct": pressure.percent})
+            print(f"  pair {i + 1}: {name:17s} {rate:8,.0f} img/s   (matmul yardstick {peak:.0f} GFLOP/s, "
+                  f"CPU pressure {_pct(pressure.percent)})", file=sys.stderr, flush=True)
     return rows
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
 
 
 def notebook_flops_per_image() -> float:
@@ -106,9 +115,10 @@ def step_and_generation(cfg, seconds: float, threads: int) -> dict:
         step_flops = counter.get_total_flops()
         peak = _common.row_yardstick(threads)
         steps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            trainer.step()
-            steps += 1
+        with _common.PressureMeter() as pressure:
+            while time.perf_counter() - t0 < seconds:
+                trainer.step()
+                steps += 1
         dt = time.perf_counter() - t0
         G = trainer.sampler.eval()
         k = trainer.cfg.model.num_classes
@@ -133,7 +143,8 @@ def step_and_generation(cfg, seconds: float, threads: int) -> dict:
     return {"img_per_s": steps * images_per_step / dt, "gflop_per_step": step_flops / 1e9,
             "train_gflops": step_flops * steps / dt / 1e9, "gen_mflop_per_img": gen_flops / 1e6,
             "gen_img_per_s": gen_rate, "gen_gflops": gen_flops * gen_rate / 1e9,
-            "latency_ms": statistics.median(latency) * 1e3, "matmul_gflops": peak}
+            "latency_ms": statistics.median(latency) * 1e3, "matmul_gflops": peak,
+            "pressure_pct": pressure.percent}
 
 
 def report(header: dict, command: str, ab: list[dict], flops: dict[str, float], steps: list[tuple[str, dict]]) -> str:
@@ -152,14 +163,15 @@ def report(header: dict, command: str, ab: list[dict], flops: dict[str, float], 
         "**Whole loop against whole loop** (alternating runs, same data, same threads; images/s = real "
         "images through D per second of loop time; % of matmul uses the FLOPs of each loop's own step):",
         "",
-        "| run | loop | img/s | GFLOP/s | % of matmul | matmul GFLOP/s (yardstick, just before) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| run | loop | img/s | GFLOP/s | % of matmul | matmul GFLOP/s (yardstick, just before) | CPU pressure |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(ab, 1):
         key = "notebook" if r["loop"] == "notebook" else "tutorial"
         gflops = flops[key] * r["img_per_s"] / 1e9
         lines.append(f"| {i} | {r['loop']} | {r['img_per_s']:,.0f} | {gflops:.1f} | "
-                     f"{100 * gflops / r['matmul_gflops']:.0f}% | {r['matmul_gflops']:.0f} |")
+                     f"{100 * gflops / r['matmul_gflops']:.0f}% | {r['matmul_gflops']:.0f} | "
+                     f"{_pct(r['pressure_pct'])} |")
     lines += [
         "",
         f"**ganforge tutorial / notebook: {ratio:.2f}×** (mean {statistics.mean(gf):,.0f} against "
@@ -171,23 +183,28 @@ def report(header: dict, command: str, ab: list[dict], flops: dict[str, float], 
         f"{GEN_BATCH:,}; latency: one image, median of {LATENCY_CALLS}):",
         "",
         "| configuration | train img/s | GFLOP/step | achieved GFLOP/s | % of matmul | generate img/s | "
-        "MFLOP/image | generate GFLOP/s | % of matmul | 1-image latency ms | matmul GFLOP/s (yardstick) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "MFLOP/image | generate GFLOP/s | % of matmul | 1-image latency ms | matmul GFLOP/s (yardstick) | "
+        "CPU pressure |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in steps:
         peak = r["matmul_gflops"]
         lines.append(f"| {name} | {r['img_per_s']:,.0f} | {r['gflop_per_step']:.3f} | {r['train_gflops']:.1f} | "
                      f"{100 * r['train_gflops'] / peak:.0f}% | {r['gen_img_per_s']:,.0f} | "
                      f"{r['gen_mflop_per_img']:.2f} | {r['gen_gflops']:.1f} | {100 * r['gen_gflops'] / peak:.0f}% | "
-                     f"{r['latency_ms']:.2f} | {peak:.0f} |")
+                     f"{r['latency_ms']:.2f} | {peak:.0f} | {_pct(r['pressure_pct'])} |")
     d = dict(steps)["default preset"]
     lines += [
         "",
         f"Default preset: one training step runs at **{100 * d['train_gflops'] / d['matmul_gflops']:.0f}%** of "
         f"the matmul yardstick; batched generation at **{100 * d['gen_gflops'] / d['matmul_gflops']:.0f}%** "
         f"({d['gen_img_per_s']:,.0f} digits/s at {d['gen_mflop_per_img']:.1f} MFLOP each).",
-        END,
     ]
+    busy = [p for p in [r["pressure_pct"] for r in ab] + [r["pressure_pct"] for _, r in steps] if p is not None]
+    if busy and max(busy) > BUSY_PCT:
+        lines += ["", f"**Caution:** CPU pressure reached {max(busy):.0f}% during a measurement: other processes "
+                  "were competing for the cores, so the figures above are not this machine's best."]
+    lines.append(END)
     return "\n".join(lines) + "\n"
 
 
