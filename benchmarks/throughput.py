@@ -53,7 +53,10 @@ from ganforge.train import Trainer, train  # noqa: E402
 
 BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
 GEN_BATCH = 1000
-BUSY_PCT = 5  # CPU pressure (share of time some task waited for a core) above which a row is suspect
+# CPU pressure above which a row is suspect: a process keeping both cores busy alone shows some
+# (3-16% on the 2-core machine of THROUGHPUT.md: kernel threads wait behind it); other test suites
+# running beside it showed 40-90%.
+BUSY_PCT = 25
 LATENCY_CALLS = 200
 
 
