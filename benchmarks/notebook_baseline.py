@@ -16,8 +16,8 @@ What the notebook does, and so what this loop pays for:
   real images (built here as the notebook's image helper builds them, but not shown).
 
 images/s counts real images through D per second (as ganforge's metrics.jsonl does), timed from
-the first batch to the end of the last step: start-up (reading MNIST, building the networks)
-is left out, as `elapsed_s` leaves it out of ganforge's training.
+the first batch (or the end of step `skip_steps`) to the end of the last step: start-up (reading
+MNIST, building the networks) is left out, as `elapsed_s` leaves it out of ganforge's training.
 """
 
 from __future__ import annotations
@@ -166,13 +166,16 @@ def make_loader(data: str) -> DataLoader:
 
 
 def run_notebook(seconds: float | None = None, steps: int | None = None, data: str | None = None,
-                 threads: int | None = None, seed: int = 0, progress_file=None) -> float:
+                 threads: int | None = None, seed: int = 0, skip_steps: int = 0, progress_file=None) -> float:
     """Train the notebook's GAN for `seconds` of loop time or `steps` steps (whichever comes
     first; at least one must be given) on `data` (default: the shared MNIST directory) and
-    return real images through D per second. The tqdm bar writes to `progress_file` (default:
-    os.devnull, so that benchmark output stays readable; the bar's cost is paid all the same)."""
+    return real images through D per second, counted after the first `skip_steps` steps (0: from
+    the first batch). The tqdm bar writes to `progress_file` (default: os.devnull, so that
+    benchmark output stays readable; the bar's cost is paid all the same)."""
     if seconds is None and steps is None:
         raise ValueError("give seconds or steps")
+    if steps is not None and steps <= skip_steps:
+        raise ValueError(f"steps ({steps}) must be more than skip_steps ({skip_steps})")
     if threads is not None:
         _common.set_threads(threads)
     gen, disc, gen_opt, disc_opt, criterion = build(seed)
@@ -183,7 +186,7 @@ def run_notebook(seconds: float | None = None, steps: int | None = None, data: s
     own_file = progress_file is None
     progress_file = open(os.devnull, "w") if own_file else progress_file
     cur_step, images, mean_gen_loss, mean_disc_loss = 0, 0, 0.0, 0.0
-    start = time.perf_counter()
+    start = counted_from = time.perf_counter()
     try:
         while True:  # epochs, until the budget is spent
             for real, _ in tqdm(loader, file=progress_file):
@@ -200,8 +203,11 @@ def run_notebook(seconds: float | None = None, steps: int | None = None, data: s
                     mean_gen_loss = mean_disc_loss = 0.0
                 cur_step += 1
                 images += n
-                if cur_step >= max_steps or time.perf_counter() - start >= budget_s:
-                    return images / (time.perf_counter() - start)
+                now = time.perf_counter()
+                if cur_step == skip_steps:
+                    images, counted_from = 0, now
+                if cur_step >= max_steps or (now - start >= budget_s and cur_step > skip_steps):
+                    return images / (now - counted_from)
     finally:
         if own_file:
             progress_file.close()

@@ -2,23 +2,26 @@
 by side in one run, and training and generation throughput as fractions of the machine's
 measured float32 matmul rate.
 
-    python benchmarks/throughput.py [--threads 2] [--seconds 4] [--pairs 2] [--data DIR]
-                                    [--out benchmarks/THROUGHPUT.md]
+    python benchmarks/throughput.py [--threads 2] [--seconds 7] [--pairs 2] [--step-seconds 2]
+                                    [--all-nets] [--data DIR] [--out benchmarks/THROUGHPUT.md]
 
 1. Whole loop against whole loop, alternating (notebook, ganforge, notebook, ganforge, ...) so
    that drift in a shared machine's speed falls on both alike:
    - notebook: `notebook_baseline.run_notebook` (per-sample Dataset + DataLoader, D and G steps,
-     .item() bookkeeping, tqdm), images/s from its first batch to the end of its last step;
+     .item() bookkeeping, tqdm) for `--seconds` of loop time;
    - ganforge: `train()` with the `tutorial` preset on the same data for `--seconds` of loop time,
      into a temporary run directory, with its progress bar on (written to /dev/null, as the
      notebook's is) and its logging, health checks and sample/checkpoint cadence as they are.
-     images/s = steps x batch / `elapsed_s` from the final checkpoint: the loop's own wall clock,
-     i.e. wall clock minus start-up (data loading, building, first and last checkpoint).
-   Both count real images through D per second. The ratio is mean(ganforge) / mean(notebook).
-   Runs of a few seconds contain no sample grid (every 500 steps) and no notebook display
-   (every 500 steps) on either side.
+   Both count real images through D per second of loop time (wall clock minus start-up: data
+   loading, building, ganforge's first and last checkpoint), after the first 100 steps (the
+   warm-up: first-call allocations and kernel choices, a large share of a few-second run). For
+   ganforge that is (final step - 100) x batch / (final `elapsed_s` - `time_s` at step 100), from
+   the final checkpoint and metrics.jsonl. The ratio is mean(ganforge) / mean(notebook). Runs of
+   a few seconds contain no sample grid (every 500 steps) and no notebook display (every 500
+   steps) on either side.
 2. One training step (`Trainer.step()` alone, no loop around it) of the default and tutorial
-   presets and of the other nets at default settings: FLOPs per step (matmuls and convolutions,
+   presets (and with --all-nets of the other nets at default settings), for `--step-seconds`
+   after 5 warm-up steps: FLOPs per step (matmuls and convolutions,
    counted by torch.utils.flop_counter on a real step), images/s, achieved GFLOP/s and its
    fraction of the yardstick; batched generation (1,000 per call) with FLOPs per image counted
    the same way, and single-image latency (median of 200).
@@ -49,9 +52,10 @@ import notebook_baseline  # noqa: E402
 from ganforge.checkpoint import load_checkpoint  # noqa: E402
 from ganforge.config import NETS, preset  # noqa: E402
 from ganforge.rundir import checkpoint_path  # noqa: E402
-from ganforge.train import Trainer, train  # noqa: E402
+from ganforge.train import Trainer, read_metrics, train  # noqa: E402
 
 BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
+SKIP_STEPS = 100  # warm-up left out of both loops' images/s: ganforge's first logged step (tutorial log_every)
 GEN_BATCH = 1000
 # CPU pressure above which a row is suspect: a process keeping both cores busy alone shows some
 # (3-16% on the 2-core machine of THROUGHPUT.md: kernel threads wait behind it); other test suites
@@ -62,18 +66,23 @@ LATENCY_CALLS = 200
 
 # -- 1. whole loop against whole loop ---------------------------------------------------------
 def run_ganforge_tutorial(seconds: float, data: str) -> dict:
-    """ganforge's tutorial preset through `train()`, the real entry point, for `seconds` of loop time."""
+    """ganforge's tutorial preset through `train()`, the real entry point, for `seconds` of loop
+    time; images/s after its first logged step (SKIP_STEPS), from metrics.jsonl's `time_s` there
+    and the final checkpoint's `step` and `elapsed_s`."""
     cfg = preset("tutorial").replace(data=data, device="cpu", minutes=seconds / 60, steps=None, epochs=None)
+    assert cfg.log_every == SKIP_STEPS, "the warm-up skipped must end at a logged step"
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         run = Path(tmp) / "run"
-        start = time.perf_counter()
         with contextlib.redirect_stderr(devnull):  # the progress bar, as the notebook's
             train(cfg, run, progress=True)
-        wall = time.perf_counter() - start
         _, meta = load_checkpoint(checkpoint_path(run))
+        first = next((r for r in read_metrics(run) if r.get("step") == SKIP_STEPS and "time_s" in r), None)
     steps, elapsed = int(meta["step"]), float(meta["elapsed_s"])
-    return {"img_per_s": steps * cfg.batch_size * cfg.n_dis / elapsed, "steps": steps,
-            "loop_s": elapsed, "startup_s": wall - elapsed}
+    if first is None or steps <= SKIP_STEPS:
+        raise SystemExit(f"ganforge ran {steps} steps in {seconds:g} s: give --seconds enough for more than "
+                         f"{SKIP_STEPS} steps")
+    return {"img_per_s": (steps - SKIP_STEPS) * cfg.batch_size * cfg.n_dis / (elapsed - first["time_s"]),
+            "steps": steps, "loop_s": elapsed}
 
 
 def side_by_side(seconds: float, data: str, threads: int, pairs: int) -> list[dict]:
@@ -83,7 +92,8 @@ def side_by_side(seconds: float, data: str, threads: int, pairs: int) -> list[di
             peak = _common.row_yardstick(threads)
             with _common.PressureMeter() as pressure:
                 if name == "notebook":
-                    rate = notebook_baseline.run_notebook(seconds=seconds, data=data, threads=threads)
+                    rate = notebook_baseline.run_notebook(seconds=seconds, data=data, threads=threads,
+                                                          skip_steps=SKIP_STEPS)
                 else:
                     rate = run_ganforge_tutorial(seconds, data)["img_per_s"]
             rows.append({"pair": i + 1, "loop": name, "img_per_s": rate, "matmul_gflops": peak,
@@ -225,8 +235,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.add_threads_arg(ap)
     _common.add_data_arg(ap)
-    ap.add_argument("--seconds", type=float, default=4.0, help="length of each measurement [default: 4]")
+    ap.add_argument("--seconds", type=float, default=7.0,
+                    help=f"loop time of each whole-loop run, the first {SKIP_STEPS} steps included [default: 7]")
     ap.add_argument("--pairs", type=int, default=2, help="notebook/ganforge pairs, alternating [default: 2]")
+    ap.add_argument("--step-seconds", type=float, default=2.0,
+                    help="length of each step and generation measurement [default: 2]")
+    ap.add_argument("--all-nets", action="store_true", help="also time the other nets at default settings")
     ap.add_argument("--out", type=Path, default=_common.ROOT / "benchmarks" / "THROUGHPUT.md",
                     help="markdown file whose results block is (re)written")
     args = ap.parse_args()
@@ -240,10 +254,12 @@ def main() -> None:
 
     default = preset("default").replace(data=args.data)
     configs = [("default preset", default), ("tutorial preset", preset("tutorial").replace(data=args.data))]
-    configs += [(f"net={net} (default settings)", default.replace(net=net)) for net in NETS if net != default.model.net]
+    if args.all_nets:
+        configs += [(f"net={net} (default settings)", default.replace(net=net))
+                    for net in NETS if net != default.model.net]
     steps = []
     for name, cfg in configs:
-        steps.append((name, step_and_generation(cfg, args.seconds, threads)))
+        steps.append((name, step_and_generation(cfg, args.step_seconds, threads)))
         r = steps[-1][1]
         print(f"  {name}: step {r['img_per_s']:,.0f} img/s ({100 * r['train_gflops'] / r['matmul_gflops']:.0f}% of "
               f"matmul), generate {r['gen_img_per_s']:,.0f} img/s ({100 * r['gen_gflops'] / r['matmul_gflops']:.0f}%), "
