@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.metrics import evaluate_samples, load_reference  # noqa: E402
 
@@ -38,8 +40,10 @@ def blurred(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    torch.set_num_threads(p.parse_args().threads)
+    _common.add_threads_arg(p)
+    threads = _common.set_threads(p.parse_args().threads)
+    print(_common.header_line(_common.machine_header(threads)))
+    print()
     ds = load_dataset("digits")
     images, labels = ds.images, ds.labels
     shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
@@ -56,15 +60,17 @@ def main() -> None:
         "real digits, labels shuffled": (images, shuffled),
     }
     load_reference()  # so that the first timing is the evaluation alone
-    print("| case | " + " | ".join("kid x1000" if c == "kid" else c for c in COLUMNS) + " | seconds |")
-    print("|---" * (len(COLUMNS) + 2) + "|")
+    print("| case | " + " | ".join("kid x1000" if c == "kid" else c for c in COLUMNS)
+          + " | seconds | matmul GFLOP/s |")
+    print("|---" * (len(COLUMNS) + 3) + "|")
     for name, (x, y) in cases.items():
+        peak = _common.row_yardstick(threads)  # beside the seconds, so that they can be compared
         start = time.perf_counter()
         r = evaluate_samples(x, y)
         seconds = time.perf_counter() - start
         cells = [f"{r[c] * 1000:.2f}" if c == "kid" else (str(r[c]) if isinstance(r[c], int) else f"{r[c]:.3f}")
                  for c in COLUMNS]
-        print(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} |", flush=True)
+        print(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} | {peak:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,20 +19,16 @@ which is only good for checking the plumbing.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import itertools
-import os
-import platform
 import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+from _common import ROOT  # noqa: E402
 
 import ganforge  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
@@ -50,8 +46,8 @@ BEGIN, END = "<!-- compare_menu:begin -->", "<!-- compare_menu:end -->"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="mnist", help="MNIST: 'mnist' (downloaded) or a directory of its "
-                   "IDX files [default: mnist]")
+    _common.add_data_arg(p)
+    _common.add_threads_arg(p)
     p.add_argument("--minutes", type=float, default=2.0, help="training budget per row [default: 2]")
     p.add_argument("--losses", default=",".join(LOSSES), help="comma list [default: all]")
     p.add_argument("--conditionings", default=",".join(CONDITIONINGS), help="comma list [default: all]")
@@ -88,6 +84,7 @@ def evaluator(no_eval: bool):
 
 def run_row(loss: str, conditioning: str, args, evaluate) -> dict:
     settings = LOSS_SETTINGS.get(loss, {})
+    peak = _common.row_yardstick(args.threads)  # this row's machine: the yardstick just before training
     cfg = preset("default").replace(data=args.data, loss=loss, conditioning=conditioning, seed=args.seed,
                                     device=args.device, steps=None, epochs=None, minutes=args.minutes,
                                     **settings)
@@ -98,7 +95,7 @@ def run_row(loss: str, conditioning: str, args, evaluate) -> dict:
     _, meta = load_checkpoint(RunDir(run).checkpoint())
     step, elapsed = int(meta["step"]), float(meta["elapsed_s"])
     row = {"loss": loss, "conditioning": conditioning, "settings": settings, "steps": step,
-           "img_per_s": step * cfg.n_dis * cfg.batch_size / elapsed}
+           "img_per_s": step * cfg.n_dis * cfg.batch_size / elapsed, "matmul_gflops": peak}
     if evaluate is not None:
         t = time.perf_counter()
         scores = evaluate(ganforge.load(run), n=args.n, seed=args.seed, reference=args.reference)
@@ -111,27 +108,13 @@ def fmt(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs ({torch.get_num_threads()} torch threads){gpu}; "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()}")
-
-
-def report(rows: list[dict], args, command: str, scored: bool) -> str:
+def report(rows: list[dict], args, command: str, scored: bool, header: dict | None = None) -> str:
     default = preset("default")
     is_default = lambda r: r["loss"] == default.loss and r["conditioning"] == default.model.conditioning  # noqa: E731
     ranked = sorted(rows, key=lambda r: (r.get("fid") is None, r.get("fid") or 0.0))
     lines = [
         BEGIN,
-        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"Machine: {_common.header_line(header) if header else 'not recorded'}.",
         f"Each row trained for {args.minutes:g} min on `{args.data}`"
         + (f", then {args.n} images scored against `{args.reference}`." if scored else
            "; **not scored** (ganforge.metrics absent or --no-eval): a plumbing check, not a result."),
@@ -141,20 +124,22 @@ def report(rows: list[dict], args, command: str, scored: bool) -> str:
         command,
         "```",
         "",
-        "| rank | loss | conditioning | G steps | images/s | FID ↓ | precision ↑ | recall ↑ | class accuracy ↑ |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "| rank | loss | conditioning | G steps | images/s | FID ↓ | precision ↑ | recall ↑ | class accuracy ↑ "
+        "| matmul GFLOP/s |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(ranked, 1):
         name = r["loss"] + (f" ({', '.join(f'{k} {v}' for k, v in r['settings'].items())})"
                             if r["settings"] else "")
         cells = [str(i) if scored else "-", name, r["conditioning"], str(r["steps"]), f"{r['img_per_s']:.0f}",
                  fmt(r.get("fid"), 2), fmt(r.get("precision"), 3), fmt(r.get("recall"), 3),
-                 fmt(r.get("class_accuracy"), 3)]
+                 fmt(r.get("class_accuracy"), 3), fmt(r.get("matmul_gflops"), 0)]
         if is_default(r):
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Bold: the `default` preset ({default.loss} + {default.model.conditioning}). Ranked by FID.")
+    lines.append(f"Bold: the `default` preset ({default.loss} + {default.model.conditioning}). Ranked by FID. "
+                 "matmul GFLOP/s: the machine's float32 matmul yardstick, measured just before each row trained.")
     if scored and ranked:
         best = ranked[0]
         if is_default(best):
@@ -183,6 +168,8 @@ def write_block(path: Path, block: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    _common.set_threads(args.threads)
+    header = _common.machine_header(args.threads)
     command = "python " + " ".join(shlex.quote(a) for a in
                                    ["benchmarks/compare_menu.py", *(sys.argv[1:] if argv is None else argv)])
     evaluate = evaluator(args.no_eval)
@@ -194,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {r['steps']} steps, {r['img_per_s']:.0f} img/s, FID {fmt(r.get('fid'), 2)}, "
               f"recall {fmt(r.get('recall'), 3)}, class accuracy {fmt(r.get('class_accuracy'), 3)}",
               file=sys.stderr, flush=True)
-    write_block(args.out, report(rows, args, command, evaluate is not None))
+    write_block(args.out, report(rows, args, command, evaluate is not None, header))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

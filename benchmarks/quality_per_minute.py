@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+from _common import ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 import ganforge  # noqa: E402
 from ganforge.config import preset  # noqa: E402
 from ganforge.plots import curves_figure, save_png  # noqa: E402
@@ -34,17 +33,18 @@ from ganforge.training import train  # noqa: E402
 COLUMNS = ("fid", "class_accuracy", "precision", "recall", "classes_covered")
 
 
-def run_preset(name: str, data: str, marks: list[float], workdir: Path) -> list[dict]:
+def run_preset(name: str, data: str, marks: list[float], workdir: Path, threads: int) -> list[dict]:
     run = workdir / name
     rows = []
     for i, minutes in enumerate(marks):
+        peak = _common.row_yardstick(threads)  # the machine during this stretch of training
         cfg = preset(name).replace(data=data, minutes=minutes, steps=None, epochs=None, eval_every=0)
         train(cfg, run, resume=i > 0, progress=False)
         gan = ganforge.load(run)
         t = time.perf_counter()
         metrics = evaluate_generator(gan, n=10_000, seed=0)
         row = {"preset": name, "minutes": minutes, "step": gan.step,
-               "eval_s": round(time.perf_counter() - t, 1),
+               "eval_s": round(time.perf_counter() - t, 1), "matmul_gflops": round(peak, 1),
                **{k: metrics.get(k) for k in COLUMNS}}
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -59,38 +59,40 @@ def fmt(v) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="mnist")
+    _common.add_data_arg(ap)
     ap.add_argument("--presets", default="tutorial,default")
     ap.add_argument("--minutes", default="1,2,5,10")
-    ap.add_argument("--threads", type=int, default=2)
+    _common.add_threads_arg(ap)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--keep", type=Path, help="Keep the run directories here (default: a temporary one).")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    threads = _common.set_threads(args.threads)
+    header = _common.machine_header(threads)
     marks = [float(m) for m in args.minutes.split(",")]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         for name in args.presets.split(","):
-            rows += run_preset(name, args.data, marks, workdir)
+            rows += run_preset(name, args.data, marks, workdir, threads)
 
     command = " ".join(["python benchmarks/quality_per_minute.py", *sys.argv[1:]])
     lines = [
         "# Quality per CPU-minute",
         "",
-        f"- Machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
-        f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}",
+        f"- Machine: {_common.header_line(header)}",
         f"- Command: `{command}`",
         "- Evaluation: 10,000 samples (1,000 per class for conditional models) against the MNIST test "
         "set, with ganforge's bundled digit classifier (see docs/metrics.md).",
+        "- matmul GFLOP/s: the machine's float32 matmul yardstick, measured again before each stretch of training.",
         "",
-        "| preset | minutes | steps | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ | classes covered |",
-        "|---|---|---|---|---|---|---|---|",
+        "| preset | minutes | steps | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ | classes covered "
+        "| matmul GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['preset']} | {r['minutes']:g} | {r['step']} | " +
-                     " | ".join(fmt(r[k]) for k in COLUMNS) + " |")
+                     " | ".join(fmt(r[k]) for k in COLUMNS) + f" | {r['matmul_gflops']:.0f} |")
     args.out.write_text("\n".join(lines) + "\n")
     series = {}
     for name in args.presets.split(","):

@@ -18,18 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this worktree's ganforge, as the runs use
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+from _common import ROOT  # noqa: E402
 
 from ganforge.checkpoint import load_checkpoint  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
+
 NEVER = 10**9  # no logs, sample grids or checkpoints inside the measured time
 
 
@@ -39,18 +39,10 @@ def run(procs: int, threads: int, batch: int, minutes: float, workdir: Path) -> 
              "--log-every", str(NEVER), "--sample-every", str(NEVER), "--checkpoint-every", str(NEVER),
              "--quiet", "--out", str(out)]
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"] if procs > 1 else []
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, *launcher, *train], env=env, cwd=ROOT, check=True,
+    subprocess.run([sys.executable, *launcher, *train], env=_common.subprocess_env(threads), cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     _, meta = load_checkpoint(RunDir(out).checkpoint())
     return meta["step"] * batch / meta["elapsed_s"]
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor()
 
 
 def main() -> None:
@@ -61,25 +53,31 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     ways = [(1, 1), (1, cores), (2, 1)]
-    results, load_before = [], os.getloadavg()
+    header = _common.machine_header(1)  # each worker of the baseline has one thread
+    print(_common.header_line(header))
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             for procs, threads in ways:
+                peak = _common.row_yardstick(threads)  # one worker's yardstick, just before the run
                 img_s = run(procs, threads, batch, args.minutes, Path(tmp))
-                results.append({"batch": batch, "procs": procs, "threads": threads, "img_per_s": img_s})
-                print(f"batch {batch}: {procs} proc x {threads} thread(s): {img_s:.0f} img/s", file=sys.stderr)
+                results.append({"batch": batch, "procs": procs, "threads": threads, "img_per_s": img_s,
+                                "matmul_gflops": round(peak, 1)})
+                print(f"batch {batch}: {procs} proc x {threads} thread(s): {img_s:.0f} img/s "
+                      f"(matmul yardstick {peak:.0f} GFLOP/s on {threads} thread(s))", file=sys.stderr)
 
-    print(f"| global batch | 1 proc x 1 thread | 1 proc x {cores} threads | 2 procs x 1 thread | 2 procs / 1x1 |")
-    print("|---|---|---|---|---|")
+    print(f"| global batch | 1 proc x 1 thread | 1 proc x {cores} threads | 2 procs x 1 thread | 2 procs / 1x1 "
+          f"| matmul GFLOP/s, 1 / {cores} threads |")
+    print("|---|---|---|---|---|---|")
     for batch in dict.fromkeys(r["batch"] for r in results):
-        row = {(r["procs"], r["threads"]): r["img_per_s"] for r in results if r["batch"] == batch}
-        base, two = row[(1, 1)], row[(2, 1)]
-        print(f"| {batch} | {base:.0f} | {row[(1, cores)]:.0f} | {two:.0f} | {two / base:.2f}x |")
+        row = {(r["procs"], r["threads"]): r for r in results if r["batch"] == batch}
+        base, two = row[(1, 1)]["img_per_s"], row[(2, 1)]["img_per_s"]
+        print(f"| {batch} | {base:.0f} | {row[(1, cores)]['img_per_s']:.0f} | {two:.0f} | {two / base:.2f}x "
+              f"| {row[(1, 1)]['matmul_gflops']:.0f} / {row[(1, cores)]['matmul_gflops']:.0f} |")
     if args.out:
         args.out.write_text(json.dumps({
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-            "processor": cpu_model(), "cores": cores, "load_avg_before": load_before,
-            "command": " ".join([Path(sys.executable).name, *sys.argv]), "results": results}, indent=2) + "\n")
+            "machine": header, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
 """Playground request latency on the CPU: each API call through FastAPI's in-process client
 (generation, the discriminator's verdict, PNG encoding and JSON; no network).
 
-    python -m benchmarks.serve_latency RUN [--repeats 50]     (from the repository root)
+    python benchmarks/serve_latency.py RUN [--repeats 50] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import torch
 from fastapi.testclient import TestClient
 
-from ganforge.serve import create_app
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+
+from ganforge.serve import create_app  # noqa: E402
 
 REQUESTS = {
     "generate (1 image)": ("/api/generate", {"cls": 3, "seed": 1}),
@@ -29,10 +33,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run")
     parser.add_argument("--repeats", type=int, default=50)
+    _common.add_threads_arg(parser)
     args = parser.parse_args()
+    threads = _common.set_threads(args.threads)
+    header = _common.machine_header(threads)  # before the app: nothing else running yet
     client = TestClient(create_app(args.run))
-    print(f"torch threads: {torch.get_num_threads()}; {args.repeats} requests each; milliseconds")
-    print(f"{'request':24s} {'median':>8s} {'p90':>8s}")
+    print(_common.header_line(header))
+    print(f"{args.repeats} requests each; milliseconds; matmul: the yardstick in GFLOP/s, measured once before")
+    print(f"{'request':24s} {'median':>8s} {'p90':>8s} {'matmul':>8s}")
     for name, (path, params) in REQUESTS.items():
         client.get(path, params=params)  # warm up
         times = []
@@ -41,7 +49,8 @@ def main() -> None:
             assert client.get(path, params=params).status_code == 200
             times.append((time.perf_counter() - start) * 1000)
         times.sort()
-        print(f"{name:24s} {statistics.median(times):8.2f} {times[int(0.9 * len(times))]:8.2f}")
+        print(f"{name:24s} {statistics.median(times):8.2f} {times[int(0.9 * len(times))]:8.2f} "
+              f"{header['matmul_gflops']:8.0f}")
 
 
 if __name__ == "__main__":

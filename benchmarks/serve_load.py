@@ -23,7 +23,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+from _common import ROOT  # noqa: E402
 
 GOOD = ["/api/generate?cls={c}&seed={s}", "/api/generate?cls={c}&seed={s}&dims=0.5&dims=-1",
         "/api/grid?rows=4&cols=4&seed={s}", "/api/interpolate?class_from=1&class_to={c}&steps=8",
@@ -63,6 +65,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
+    header = _common.machine_header()  # torch's default threads, as the server's; before it starts
+    print(_common.header_line(header), flush=True)
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", args.run, "--port", str(port)],
@@ -105,7 +109,8 @@ def main() -> None:
     print(f"{args.requests} requests ({len(latencies)} good, {args.requests - len(latencies) - len(errors)} "
           f"oversize/malformed), {args.concurrency} concurrent, {wall:.1f} s ({args.requests / wall:.0f} req/s)")
     print(f"errors: {len(errors)}" + (f" e.g. {errors[:3]}" if errors else ""))
-    print(f"latency of good requests: p50 {1000 * q[49]:.1f} ms, p99 {1000 * q[98]:.1f} ms")
+    print(f"latency of good requests: p50 {1000 * q[49]:.1f} ms, p99 {1000 * q[98]:.1f} ms "
+          f"(matmul yardstick {header['matmul_gflops']:.0f} GFLOP/s)")
     print(f"server RSS: start {memory[0]:.0f} MB, half-way {memory[1]:.0f} MB, end {memory[2]:.0f} MB")
     sys.exit(1 if errors else 0)
 

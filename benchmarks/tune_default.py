@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import torch
-
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
 
 BASE = ["--net", "dcgan", "--width", "32", "--ema", "0.995", "--loss", "hinge", "--lr-g", "2e-4",
         "--lr-d", "2e-4", "--batch-size", "64", "--conditioning", "projection", "--eval-every", "0"]
@@ -46,14 +42,13 @@ VARIANTS = {
 
 
 def ganforge(*args: str, threads: int = 1) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "ganforge", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "ganforge", *args], env=_common.subprocess_env(threads),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="mnist")
+    _common.add_data_arg(ap)
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--only", help="Comma-separated variant numbers (1-based) to run.")
@@ -63,10 +58,13 @@ def main() -> None:
     if args.only:
         chosen = [chosen[int(i) - 1] for i in args.only.split(",")]
 
+    header = _common.machine_header(1)  # each run has one thread
+    print(_common.header_line(header), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(0, len(chosen), args.parallel):
             batch = chosen[i:i + args.parallel]
+            peak = _common.row_yardstick(1)  # one run's yardstick, just before these runs train
             procs = [ganforge("train", "--data", args.data, "--minutes", str(args.minutes), "--quiet",
                               "--out", str(Path(tmp) / str(i + j)), *BASE, *extra)
                      for j, (_, extra) in enumerate(batch)]
@@ -78,21 +76,22 @@ def main() -> None:
                 p = ganforge("evaluate", str(Path(tmp) / str(i + j)), "--json", threads=2)
                 out, err = p.communicate()
                 m = json.loads(out.strip().splitlines()[-1])
-                rows.append((name, m))
-                print(name, {k: round(m[k], 3) for k in ("fid", "class_accuracy", "precision", "recall")}, flush=True)
+                rows.append((name, m, peak))
+                print(name, {k: round(m[k], 3) for k in ("fid", "class_accuracy", "precision", "recall")},
+                      f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
 
     command = " ".join(["python benchmarks/tune_default.py", *sys.argv[1:]])
-    lines = ["| variant | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {m['fid']:.2f} | {m['class_accuracy']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} |"
-              for name, m in rows]
-    header = (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"{args.parallel} runs at a time on 1 thread each; torch {torch.__version__}; "
-              f"{time.strftime('%Y-%m-%d')}; {args.minutes:g} minutes of training per variant on "
-              f"`--data {args.data}`. Command: `{command}`.")
-    print(header)
+    lines = ["| variant | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ | matmul GFLOP/s (1 thread) |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {m['fid']:.2f} | {m['class_accuracy']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} "
+              f"| {peak:.0f} |" for name, m, peak in rows]
+    intro = (f"Machine: {_common.header_line(header)}. {args.parallel} runs at a time on 1 thread each; "
+             f"{args.minutes:g} minutes of training per variant on `--data {args.data}`; matmul GFLOP/s: "
+             f"the yardstick measured again just before each pair of runs. Command: `{command}`.")
+    print(intro)
     print("\n".join(lines))
     if args.out:
-        args.out.write_text("# Tuning the default preset\n\n" + header + "\n\n" + "\n".join(lines) + "\n")
+        args.out.write_text("# Tuning the default preset\n\n" + intro + "\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

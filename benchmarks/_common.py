@@ -1,0 +1,193 @@
+"""What every benchmark repeats, in one place: making this checkout's ganforge importable, the
+default MNIST directory, the thread count, and the machine header with its matmul yardstick.
+
+A benchmark script starts with
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+    import _common  # noqa: E402  (puts the repository root first on sys.path)
+
+and imports ganforge only after it. Run as `python benchmarks/X.py` the first line changes nothing
+(the script's folder is already sys.path[0]); it is there for `python -m benchmarks.X` and for
+tests that load a script by its path.
+
+The yardstick (`matmul_gflops`): the best of several timed float32 2048 x 2048 matmuls on the
+threads in use, after warm-up, counted as 2 n^3 FLOPs each. It is what this machine's BLAS can do
+with those threads right now, so a throughput divided by it travels between machines (and shows
+when a shared machine was busy) where a bare images/s does not. Long benchmarks measure it again
+beside each result row; short ones measure it once and print it with every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path[:1] != [str(ROOT)]:
+    sys.path.insert(0, str(ROOT))  # this checkout's ganforge, ahead of any installed one
+
+# The official MNIST IDX files, shared beside the checkouts: ../shared/data/mnist from the root.
+MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
+
+MATMUL_N = 2048  # 17.2 GFLOP per product: long enough to time, short enough to repeat
+MATMUL_WARMUP = 2
+MATMUL_REPEATS = 7
+QUICK_REPEATS = 3  # the re-measurement beside a result row (~0.5 s on 2 threads)
+
+
+def default_data() -> str:
+    """MNIST_DIR when it holds the files, else "mnist" (ganforge's download cache)."""
+    return str(MNIST_DIR) if (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file() else "mnist"
+
+
+def add_data_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument("--data", default=default or default_data(),
+                        help="'digits' (bundled), 'mnist' (cache) or a directory of IDX files "
+                             f"[default: {default or default_data()}]")
+
+
+def add_threads_arg(parser: argparse.ArgumentParser, default: int | None = None) -> None:
+    default = default or torch.get_num_threads()
+    parser.add_argument("--threads", type=int, default=default,
+                        help=f"torch intra-op threads [default: {default}]")
+
+
+def set_threads(threads: int) -> int:
+    """torch.set_num_threads(threads); returns threads, for headers."""
+    torch.set_num_threads(threads)
+    return threads
+
+
+def subprocess_env(threads: int) -> dict[str, str]:
+    """The environment for a child `python -m ganforge ...`: this checkout, `threads` threads."""
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+
+
+def _matmul_seconds(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS) -> list[float]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+        out = torch.empty(n, n)
+        for _ in range(MATMUL_WARMUP):  # BLAS thread pool start-up, page faults of `out`
+            torch.mm(a, b, out=out)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            torch.mm(a, b, out=out)
+            times.append(time.perf_counter() - t)
+        return times
+    finally:
+        torch.set_num_threads(before)
+
+
+def matmul_gflops(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS) -> float:
+    """The yardstick: float32 n x n matmul GFLOP/s on `threads` threads, best of `repeats` after
+    MATMUL_WARMUP untimed ones (best, because other processes only ever slow a run down)."""
+    return 2 * n**3 / min(_matmul_seconds(threads, n, repeats)) / 1e9
+
+
+def row_yardstick(threads: int) -> float:
+    """The yardstick re-measured quickly, to print beside one result row."""
+    return matmul_gflops(threads, repeats=QUICK_REPEATS)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _psi_some() -> list[str] | None:
+    try:
+        # "some avg10=0.00 avg60=0.00 avg300=0.00 total=<microseconds>"
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cpu_pressure() -> float | None:
+    """The share of the last 10 s in which some runnable task waited for a CPU (Linux PSI), in
+    percent; None where the kernel does not report it. Above a few percent, other processes are
+    competing for the cores, and timings on all of them suffer (small multi-threaded operations
+    most: each waits for its slowest thread)."""
+    fields = _psi_some()
+    try:
+        return float(fields[1].split("=")[1]) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+class PressureMeter:
+    """CPU pressure over a stretch of time, in percent (None without Linux PSI):
+
+        with PressureMeter() as meter:
+            measure()
+        meter.percent
+    """
+
+    def __enter__(self) -> PressureMeter:
+        self._stall, self._t = self._stall_s(), time.perf_counter()
+        self.percent = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stall = self._stall_s()
+        if stall is not None and self._stall is not None:
+            self.percent = 100 * (stall - self._stall) / (time.perf_counter() - self._t)
+
+    @staticmethod
+    def _stall_s() -> float | None:
+        fields = _psi_some()
+        try:
+            return int(fields[4].split("=")[1]) / 1e6 if fields else None
+        except (IndexError, ValueError):
+            return None
+
+
+def machine_header(threads: int | None = None) -> dict:
+    """CPU, cores, threads, versions, UTC date, how busy the machine is, and the yardstick (best
+    and median: a median far below the best means other processes were using the cores during
+    the measurement). `threads`: those the benchmark uses [default: torch's current setting]."""
+    threads = threads or torch.get_num_threads()
+    pressure = cpu_pressure()
+    times = _matmul_seconds(threads)
+    flops = 2 * MATMUL_N**3
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "cpu_pressure_pct": pressure,
+        "matmul_gflops": round(flops / min(times) / 1e9, 1),
+        "matmul_gflops_median": round(flops / statistics.median(times) / 1e9, 1),
+        "matmul_method": f"float32 {MATMUL_N}x{MATMUL_N} torch.mm, best of {MATMUL_REPEATS} after "
+                         f"{MATMUL_WARMUP} warm-up, {threads} thread(s)",
+    }
+
+
+def header_line(h: dict) -> str:
+    """The one-line printable form of `machine_header`."""
+    gpu = f", GPU {h['gpu']}" if h["gpu"] else ""
+    pressure = "" if h.get("cpu_pressure_pct") is None else f", CPU pressure {h['cpu_pressure_pct']:g}%"
+    return (f"{h['cpu']}, {h['cores']} logical CPUs{gpu}, {h['threads']} torch thread(s); torch {h['torch']}, "
+            f"Python {h['python']}; {h['date_utc']} UTC; load average {h['load_avg'][0]:g}{pressure}; "
+            f"matmul yardstick {h['matmul_gflops']:.0f} GFLOP/s (median {h['matmul_gflops_median']:.0f}; "
+            f"{h['matmul_method']})")
