@@ -27,6 +27,7 @@ def test_import_ganforge_is_light():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_train_returns_the_run_and_matches_the_cli(tiny_digits, tmp_path):
     run = ganforge.train(data=tiny_digits, steps=6, out=tmp_path / "api", seed=3, **TINY)
     assert isinstance(run, RunDir) and Path(run) == tmp_path / "api"
@@ -53,6 +54,7 @@ def test_conditional_false_means_unconditional(tiny_digits, tmp_path):
     trainer.finish()
 
 
+@pytest.mark.slow
 def test_steps_yield_floats_and_keep_the_cadence(tiny_digits, tmp_path):
     with ganforge.Trainer(data=tiny_digits, steps=100, out=tmp_path / "r", **TINY) as trainer:
         first = list(trainer.steps(4))
@@ -80,6 +82,7 @@ def test_steps_stop_at_the_budget(tiny_digits, tmp_path):
     trainer.finish()
 
 
+@pytest.mark.slow
 def test_resume_through_the_api(tiny_digits, tmp_path):
     run = ganforge.train(data=tiny_digits, steps=3, out=tmp_path / "r", **TINY)
     progress = TINY["progress"]
@@ -89,6 +92,7 @@ def test_resume_through_the_api(tiny_digits, tmp_path):
         ganforge.train(resume=run, steps=6, preset="tutorial")
 
 
+@pytest.mark.slow
 def test_readme_example_runs(tmp_path, monkeypatch):
     """The README's Python example, with its budget cut to a few steps."""
     text = (ROOT / "README.md").read_text()

@@ -186,6 +186,7 @@ def test_empty_folder_is_still_an_error_and_leaves_nothing(tmp_path, data_dir):
     assert not [p for p in (data_dir / "cache").iterdir()]
 
 
+@pytest.mark.slow
 def test_ten_thousand_images_load_in_well_under_a_second(tmp_path, data_dir):
     """The cache's purpose: a resume does not pay for decoding. 10,000 files, second load timed."""
     root = tmp_path / "many"

@@ -102,6 +102,7 @@ def test_figures_on_a_torchscript_feature_file(tiny_pt, digit_sets):
     assert noise["fid"] > 3 * r["fid"] and noise["coverage"] < r["coverage"]
 
 
+@pytest.mark.slow
 def test_a_run_on_a_feature_file(tiny_run, tiny_pt, digit_sets):
     r = _json(_evaluate(tiny_run, "--n", 60, "--features", tiny_pt, "--reference", digit_sets["ref"], "--json"))
     assert r["n"] == 60 and r["features"] == "tiny" and np.isfinite(r["fid"]) and r["fid"] > 0

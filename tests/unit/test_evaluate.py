@@ -48,6 +48,7 @@ def test_evaluate_an_npz_of_real_digits(tmp_path, bundled_arrays):
     assert 0 <= r["fid"] < 3 and r["class_accuracy"] > 0.97
 
 
+@pytest.mark.slow
 def test_evaluate_a_run_and_its_png_directory(tiny_run, tmp_path):
     result = _invoke("evaluate", tiny_run, "--n", 200, "--json")
     assert result.exit_code == 0, result.output
@@ -91,6 +92,7 @@ def test_report_draws_curves_and_a_class_sheet(tiny_run, tmp_path):
         assert img.width >= 640 and img.height > 3 * 360
 
 
+@pytest.mark.slow
 def test_training_writes_eval_records_and_a_best_checkpoint(tiny_config, tmp_path):
     run = tmp_path / "run"
     train(tiny_config.replace(eval_every=3), run, progress=False)
@@ -105,6 +107,7 @@ def test_training_writes_eval_records_and_a_best_checkpoint(tiny_config, tmp_pat
     assert load_checkpoint(RunDir(run).checkpoint("best"))[1]["step"] == best_step
 
 
+@pytest.mark.slow
 def test_training_skips_evaluation_of_non_digit_data(tiny_config, tmp_path, caplog):
     folder = tmp_path / "colour"
     rng = np.random.default_rng(0)

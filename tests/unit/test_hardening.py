@@ -190,6 +190,7 @@ def test_train_refuses_a_foreign_non_empty_out(tiny_digits, tmp_path):
     assert {p.name: (p.read_bytes(), p.stat().st_mode) for p in project.iterdir()} == before  # no .lock either
 
 
+@pytest.mark.slow
 def test_train_accepts_missing_empty_and_half_started_out(tiny_digits, tmp_path):
     base = ["--data", str(tiny_digits), "--steps", "2", "--width", "16", "--z-dim", "8", "--net", "mlp",
             "--batch-size", "32", "--eval-every", "0", "--quiet", "--device", "cpu"]
@@ -362,6 +363,7 @@ print(kib("VmHWM:") - before, a.nbytes, int(a.flags.writeable))
 """
 
 
+@pytest.mark.slow
 def test_idx_gz_is_read_with_one_copy_of_its_data(tmp_path):
     values = np.random.default_rng(0).integers(0, 4, (2000, 100, 200), dtype=np.uint8)  # 40 MB
     path = tmp_path / "train-images-idx3-ubyte.gz"

@@ -19,6 +19,7 @@ from harness.health import poisoned
 
 
 @pytest.mark.parametrize("where", ["G", "loss_d"])
+@pytest.mark.slow
 def test_divergence_rolls_back_and_halves_learning_rates(tiny_config, tmp_path, where):
     cfg = tiny_config.replace(steps=9, log_every=1)
     run = poisoned(Trainer(cfg, tmp_path / "run", progress=False), {5}, where).train()

@@ -103,6 +103,7 @@ def test_broken_checkpoints_give_one_clear_error(tiny_run, tmp_path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 500_000  # KiB: no 8 GB network
 
 
+@pytest.mark.slow
 def test_broken_checkpoints_refused_by_resume_and_generate(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     good = RunDir(run).checkpoint().read_bytes()

@@ -40,6 +40,7 @@ def _assert_state_equal(module, weights):
         torch.testing.assert_close(own[k], v, rtol=0, atol=0, msg=k)
 
 
+@pytest.mark.slow
 def test_same_classes_start_from_the_source_weights(tiny_config, tiny_run, tmp_path, caplog):
     source = read_model(tiny_run)
     cfg = tiny_config.replace(init_from=str(tiny_run), lr_g=1e-3)
@@ -113,6 +114,7 @@ def test_missing_source_is_an_error(tiny_config, tmp_path):
         Trainer(tiny_config.replace(init_from=str(tmp_path / "nope")), tmp_path / "ft", progress=False)
 
 
+@pytest.mark.slow
 def test_resume_of_a_fine_tuned_run_equals_uninterrupted(tiny_config, tiny_run, five_digits, tmp_path):
     source = tmp_path / "source"
     shutil.copytree(tiny_run, source)

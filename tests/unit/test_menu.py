@@ -43,6 +43,7 @@ def small(tiny_config, **changes):
 
 
 @pytest.mark.parametrize("name", OPTIONS)
+@pytest.mark.slow
 def test_every_option_trains_round_trips_and_resumes(name, tiny_config, tmp_path):
     cfg = small(tiny_config, **OPTIONS[name])
     run = train(cfg, tmp_path / "whole", progress=False)

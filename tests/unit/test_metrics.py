@@ -176,6 +176,7 @@ def _blurred(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round().to(torch.uint8)
 
 
+@pytest.mark.slow
 def test_pixel_noise_and_blur_make_fid_worse_monotonically(real):
     images, labels = real[0][::2], real[1][::2]  # 100 per class
     clean = evaluate_samples(images, labels, metrics=["fid"])["fid"]

@@ -129,6 +129,7 @@ def test_scatter_and_csv():
 
 
 @pytest.mark.parametrize("header", [True, False])
+@pytest.mark.slow
 def test_cli_trains_on_a_csv_and_writes_points(tmp_path, header):
     csv, run = write_csv(tmp_path / "p.csv", header), tmp_path / "run"
     r = ganforge("train", "--data", csv, "--out", run, "--steps", 4, "--width", 8, "--batch-size", 32,

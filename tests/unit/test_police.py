@@ -114,6 +114,7 @@ def test_a_checkpoint_tells_the_gan_its_loss(tiny_run):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.slow
 def test_a_trained_police_ranks_unseen_digits_near_the_middle_and_noise_last(loss, tiny_digits, bundled_arrays,
                                                                            tmp_path):
     """20 steps of each game already tell digits from noise; the rank reads the same under every

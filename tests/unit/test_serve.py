@@ -240,6 +240,7 @@ def test_a_sample_symlink_leading_out_of_the_run_is_not_served(tmp_path, tiny_ru
     assert "not yours" not in r.text
 
 
+@pytest.mark.slow
 def test_unconditional_model_with_a_short_noise(tmp_path, tiny_config):
     from ganforge.training import train
     run = train(tiny_config.replace(num_classes=0, conditioning="input", z_dim=4, steps=2, sample_every=2, checkpoint_every=2),

@@ -266,6 +266,7 @@ def ada_config(tiny_config):
     return tiny_config.replace(n_dis=2, ema=0.9, ada_target=0.05, ada_kimg=0.512, log_every=1)
 
 
+@pytest.mark.slow
 def test_ada_resumes_exactly_as_an_uninterrupted_run(tiny_config, tmp_path):
     cfg = ada_config(tiny_config)
     train(cfg.replace(steps=6), tmp_path / "straight", progress=False)

@@ -20,6 +20,7 @@ def test_scalars_flatten_evaluations_and_skip_the_axis():
     assert scalars(record) == {"loss_d": 1.5, "eval/fid": 3.0}
 
 
+@pytest.mark.slow
 def test_event_files_hold_the_metrics_and_the_grids(tiny_config, tmp_path):
     run = RunDir(train(tiny_config.replace(tensorboard=True, eval_every=3), tmp_path / "run", progress=False))
     events = event_accumulator.EventAccumulator(str(run.tensorboard), size_guidance={"scalars": 0, "images": 0})

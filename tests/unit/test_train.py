@@ -82,6 +82,7 @@ def test_run_directory_contents(tiny_run):
         assert (tiny_run / name).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tiny_config, tmp_path):
     cfg = tiny_config.replace(ema=0.9, n_dis=2)
     train(cfg.replace(steps=6), tmp_path / "straight", progress=False)
