@@ -1,5 +1,6 @@
 """Curves of a run, drawn with matplotlib from its metrics.jsonl records: loss.png at the end of
-training, `ganforge report`, benchmarks and notebooks all call these functions.
+training, `ganforge report`, benchmarks and notebooks all call these functions. `images_figure`
+draws image grids (with a caption per image when asked) for the notebooks.
 
 Each returns a matplotlib `Figure` built without pyplot (no global figure registry, no display:
 the Agg canvas renders it), so a notebook shows it inline and `save_png` writes it atomically.
@@ -18,11 +19,14 @@ from typing import Sequence
 
 import matplotlib
 import numpy as np
+import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ganforge.errors import GanforgeError
 from ganforge.files import atomic_write
+from ganforge.outputs import grid
 
 SMOOTHING = 0.9  # EMA weight of the smoothed loss curves (TensorBoard's default slider is 0.6-0.9)
 DPI = 100
@@ -31,6 +35,9 @@ DPI = 100
 REAL_DIGITS = {"fid": 0.135, "precision": 0.861, "recall": 0.866, "coverage": 0.930, "class_accuracy": 0.997}
 FIDELITY_DIVERSITY = ("precision", "recall", "coverage", "class_accuracy")
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+IMAGE_INCHES = 0.5  # per image in a plain grid: a 28 px digit drawn at about 1.8x
+CAPTIONED_INCHES = 1.1  # per captioned panel: room for two short lines of caption
+MAX_WIDTH = 12.0  # inches: wider grids shrink to fit a notebook column
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
 
 Series = dict[str, tuple[Sequence[float], Sequence[float]]]
@@ -158,6 +165,46 @@ def draw_fidelity(ax: Axes, records: list[dict], floor: dict[str, float] | None)
         _empty(ax, "no evaluations logged (--eval-every)")
 
 
+def draw_image(ax: Axes, image: np.ndarray, title: str | None = None) -> None:
+    """A uint8 (H, W) or (H, W, 3) image, pixels kept sharp, without axes."""
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    if title:
+        ax.set_title(title)
+    ax.axis("off")
+
+
+def images_figure(images: torch.Tensor, ncol: int = 10, title: str | None = None,
+                  captions: Sequence[str] | None = None) -> Figure:
+    """uint8 images (N, C, H, W) as a grid, `ncol` to a row, for notebooks. With `captions` (one
+    per image) each image gets its own panel with its caption above it, so verdicts and labels
+    can be read next to the image they describe."""
+    if captions is not None and len(captions) != len(images):
+        raise GanforgeError(f"got {len(captions)} captions for {len(images)} images; give one per image")
+    ncol = max(1, min(ncol, len(images)))
+    nrow = math.ceil(len(images) / ncol)
+    with matplotlib.rc_context(STYLE):
+        if captions is None:
+            fig = new_figure(min(IMAGE_INCHES * ncol, MAX_WIDTH), IMAGE_INCHES * nrow + (0.4 if title else 0.1))
+            draw_image(fig.subplots(), grid(images, ncol), title)
+            return fig
+        fig = new_figure(min(CAPTIONED_INCHES * ncol, MAX_WIDTH), (CAPTIONED_INCHES + 0.3) * nrow + (0.4 if title else 0))
+        axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+        for i, ax in enumerate(axes):
+            ax.axis("off")
+            if i < len(images):
+                draw_image(ax, _pixels(images[i]))
+                ax.set_title(captions[i], fontsize=8)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def _pixels(image: torch.Tensor) -> np.ndarray:
+    """A uint8 image (C, H, W) as the (H, W) or (H, W, 3) array imshow takes."""
+    arr = image.cpu().numpy()
+    return arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+
+
 def loss_figure(records: list[dict]) -> Figure:
     """The end-of-run loss.png: losses beside D's view of real and fake."""
     with matplotlib.rc_context(STYLE):
@@ -191,10 +238,7 @@ def report_figure(records: list[dict], sheet: np.ndarray | None = None,
         draw_fid(fig.add_subplot(gs[1, 0]), records, floor)
         draw_fidelity(fig.add_subplot(gs[1, 1]), records, floor)
         if sheet is not None:
-            ax = fig.add_subplot(gs[2, :])
-            ax.imshow(sheet, cmap="gray" if sheet.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-            ax.set_title("one row per class, fixed noise")
-            ax.axis("off")
+            draw_image(fig.add_subplot(gs[2, :]), sheet, "one row per class, fixed noise")
         if title:
             fig.suptitle(title, fontsize=12)
     return fig

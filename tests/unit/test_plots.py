@@ -77,3 +77,23 @@ def test_report_figure_holds_the_sheet(tmp_path):
     assert len(fig.axes) == 5 and fig.axes[4].images[0].get_array().shape == (62, 302)
     with Image.open(plots.save_png(fig, tmp_path / "r.png")) as img:
         assert img.size == (1100, 1250)
+
+
+def test_images_figure_draws_a_grid_or_one_captioned_panel_per_image():
+    import torch
+
+    from ganforge.errors import GanforgeError
+
+    images = torch.arange(5 * 28 * 28, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(5, 1, 28, 28)
+    sheet = plots.images_figure(images, ncol=3, title="five")
+    (ax,) = sheet.axes
+    assert ax.get_title() == "five"
+    assert ax.get_images()[0].get_array().shape == (2 * 30 + 2, 3 * 30 + 2)  # outputs.grid: 2 px padding
+    captioned = plots.images_figure(images, ncol=3, captions=[f"#{i}" for i in range(5)])
+    assert len(captioned.axes) == 6  # 2 rows of 3; the sixth panel stays empty
+    assert [a.get_title() for a in captioned.axes[:5]] == [f"#{i}" for i in range(5)]
+    assert not captioned.axes[5].get_images()
+    np.testing.assert_array_equal(captioned.axes[4].get_images()[0].get_array(), images[4, 0].numpy())
+    assert plots.png(captioned)[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(GanforgeError, match="2 captions for 5 images"):
+        plots.images_figure(images, captions=["a", "b"])
