@@ -1,4 +1,4 @@
-"""The tutorial notebooks (notebooks/*.ipynb) run top to bottom in a fresh kernel, as a reader
+"""The tutorial notebooks and the lab notebook (notebooks/*.ipynb) run top to bottom in a fresh kernel, as a reader
 runs them: any error in any cell fails the test, and so does a notebook that outlives its budget.
 
 The kernel is this interpreter, through a kernelspec written to a temporary prefix: a fresh
@@ -22,9 +22,9 @@ NOTEBOOK_SECONDS = 600
 KERNEL = "ganforge-notebook-test"
 
 
-def test_the_four_tutorial_notebooks_are_there():
+def test_the_tutorial_notebooks_and_the_lab_are_there():
     assert [p.name for p in NOTEBOOKS] == ["01-intuition.ipynb", "02-discriminator.ipynb",
-                                           "03-generator.ipynb", "04-training.ipynb"]
+                                           "03-generator.ipynb", "04-training.ipynb", "05-lab.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
