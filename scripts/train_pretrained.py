@@ -37,6 +37,9 @@ def write_asset(run: Path, out: Path) -> None:
             **{f"D.{k}": v for k, v in unprefixed("D", tensors).items()}}
     slim = {k: v.half() if v.is_floating_point() else v for k, v in slim.items()}
     keep = {k: meta[k] for k in ("config", "class_names", "step", "elapsed_s")}
+    # The data by name, not by this machine's path: the police ranks against real digits from it,
+    # and "mnist" means the bundled digits there (no download), wherever ganforge is installed.
+    keep["config"] = {**keep["config"], "data": "mnist"}
     save_checkpoint(out, slim, {**keep, "ganforge_version": __version__, "storage": "float16",
                                 "generator": "G_ema of the training run, stored as G"})
 
