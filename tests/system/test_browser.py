@@ -50,17 +50,17 @@ def test_the_lab_plays_and_the_modes_are_found(chromium):
     chromium.on("pageerror", lambda e: errors.append(str(e)))
     with playground.running_server(None) as url:
         chromium.goto(url + "static/lab.html")
-        chromium.wait_for_function("document.getElementById('modes').textContent.includes('of 8')")
+        chromium.wait_for_function("() => document.getElementById('modes').textContent.includes('of 8')")
         chromium.select_option("#data", "grid25")
         chromium.click("#create")
-        chromium.wait_for_function("document.getElementById('modes').textContent.includes('of 25')")
-        before = chromium.evaluate("JSON.stringify(state.fake.slice(0, 5))")
-        start = chromium.evaluate("state.modes_covered")
+        chromium.wait_for_function("() => document.getElementById('modes').textContent.includes('of 25')")
+        before = chromium.evaluate("() => JSON.stringify(state.fake.slice(0, 5))")
+        start = chromium.evaluate("() => state.modes_covered")
         chromium.fill("#speed", "50")
         chromium.click("#play")
-        chromium.wait_for_function(f"state.modes_covered >= {start} + 5", timeout=120_000)
+        chromium.wait_for_function(f"() => state.modes_covered >= {start} + 5", timeout=120_000)
         chromium.click("#play")  # pause
-        assert chromium.evaluate("JSON.stringify(state.fake.slice(0, 5))") != before
-        assert chromium.evaluate("state.g_steps") > 0
+        assert chromium.evaluate("() => JSON.stringify(state.fake.slice(0, 5))") != before
+        assert chromium.evaluate("() => state.g_steps") > 0
         assert chromium.text_content("#play") == "play"
     assert errors == []
