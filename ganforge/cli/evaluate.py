@@ -109,7 +109,7 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
     if RunDir(source).holds_run() or source.suffix == ".safetensors":
         gan = load(source, checkpoint)
         if gan.model.points:
-            return _points(gan, source, n, seed, reference, checkpoint, as_json)
+            return _points(gan, source, n, seed, reference, as_json)
         gan.check_whole(n, "an evaluation")
         if extractor is None:
             result = evaluate_generator(gan, n, seed, reference)
@@ -130,15 +130,14 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
                                          "features": name, **result, "notes": notes})))
 
 
-def _points(gan, source: Path, n: int, seed: int, reference: str, checkpoint: str, as_json: bool) -> None:
+def _points(gan, source: Path, n: int, seed: int, reference: str, as_json: bool) -> None:
     """A model of 2-D points: modes covered, high-quality share, mode KL and SWD against its data
     (or the points --reference names)."""
-    from ganforge.checkpoint import read_model
     from ganforge.data import is_points, load_dataset
     from ganforge.metrics.toy import toy_metrics
     from ganforge.points import sample_points
 
-    spec = reference if is_points(reference) else read_model(source, checkpoint).config.data
+    spec = reference if is_points(reference) else gan.config.data
     data = load_dataset(spec)
     result = toy_metrics(sample_points(gan, n, seed), data)
     notes = [] if data.centres is not None else [f"{spec} is not a Gaussian mixture: it has no modes "

@@ -28,7 +28,7 @@ def command(run, n, classes, seed, out, checkpoint):
     positive("n", n, MAX_SAMPLES)
     gan = load(run, checkpoint)
     if gan.model.points:
-        return _points(gan, run, checkpoint, n, classes, seed, out)
+        return _points(gan, n, classes, seed, out)
     kind = check_out(out)  # before any images are made
     if classes is not None and not gan.conditional:
         raise GanforgeError("this model is unconditional: it takes no classes; leave out --classes")
@@ -44,9 +44,8 @@ def command(run, n, classes, seed, out, checkpoint):
     click.echo(f"wrote {n} images to {out}")
 
 
-def _points(gan, run, checkpoint, n, classes, seed, out):
+def _points(gan, n, classes, seed, out):
     """A model of 2-D points: the points as .npz/.csv, or a scatter plot over its data."""
-    from ganforge.checkpoint import read_model
     from ganforge.data import load_dataset
     from ganforge.points import sample_points, write_points
 
@@ -56,7 +55,7 @@ def _points(gan, run, checkpoint, n, classes, seed, out):
     reference = None
     if Path(out).suffix.lower() == ".png":  # the data behind the samples, when it can still be found
         try:
-            reference = load_dataset(read_model(run, checkpoint).config.data).points
+            reference = load_dataset(gan.config.data).points
         except GanforgeError:
             click.echo("note: the run's data is not found; the plot shows the samples alone", err=True)
     write_points(out, points, reference)

@@ -42,18 +42,12 @@ def command(run, host, port, token, allowed_hosts):
     except ImportError as e:
         raise GanforgeError(f"the playground needs {e.name}: pip install 'ganforge[serve]'") from None
 
-    from ganforge.checkpoint import read_model
-
     if token is not None and not valid_token(token):
         raise GanforgeError("--token must be 16 to 256 letters, digits, '-', '_', '.' or '~'; "
                             "leave it out to have one generated")
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
     run = run or Path(PRETRAINED_NAME)
-    if read_model(run).config.model.points:
-        raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
-                            "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN', or the "
-                            "lab page of the playground")
     names = [*allowed_hosts, *([] if is_address(host) else [host])]  # --host NAME: requests name it
     app = create_app(run, token=token, allowed_hosts=names)  # a run that is not usable fails here
     server = build_server(app)

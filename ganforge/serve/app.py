@@ -73,6 +73,10 @@ class Playground:
             self._gan = load(run)
         except OSError as e:
             raise GanforgeError(f"{run}: cannot read its checkpoint ({e.strerror or e})") from None
+        if self._gan.model.points:
+            raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
+                                "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN', or the "
+                                "lab page of the playground")
 
     def _checkpoint_stamp(self) -> tuple[int, int, int] | None:
         try:

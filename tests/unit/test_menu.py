@@ -4,20 +4,19 @@ checkpoint and resumes to exactly where an uninterrupted run gets."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
 import torch.nn as nn
-from click.testing import CliRunner
 from torch.testing import assert_close
 
 import ganforge
 from ganforge.checkpoint import load_checkpoint, unprefixed
-from ganforge.cli import cli
 from ganforge.config import TrainConfig, preset, validate
 from ganforge.errors import GanforgeError
+from harness import cli as harness_cli
+from harness.cli import refused
 from ganforge.nets import build_generator
 from ganforge.rundir import RunDir
 from ganforge.training import train
@@ -129,17 +128,7 @@ def test_sensible_neighbours_of_the_rules_are_accepted():
 
 # -- the command line ---------------------------------------------------------------------
 def dry_run(*args: str) -> dict:
-    result = CliRunner().invoke(cli, ["train", "--steps", "1", "--dry-run", *args])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)["config"]
-
-
-def refused(*args: str) -> str:
-    result = CliRunner().invoke(cli, ["train", "--steps", "1", "--dry-run", *args])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
+    return harness_cli.dry_run(*args)["config"]
 
 
 def test_every_menu_flag_reaches_the_config(tiny_digits):

@@ -283,7 +283,7 @@ def test_unreadable_run_fails_at_start_up(tiny_run, monkeypatch):
 
 def test_serve_command_refuses_a_directory_that_is_not_a_run(tmp_path):
     r = CliRunner().invoke(cli, ["serve", str(tmp_path)])
-    assert r.exit_code == 2 and f"error: {tmp_path} holds no checkpoint" in r.output
+    assert r.exit_code == 2 and f"error: {tmp_path} is not a run directory" in r.output
 
 
 def test_serve_command_refuses_a_busy_port(tiny_run):

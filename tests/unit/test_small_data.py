@@ -21,6 +21,7 @@ from ganforge.config import AUGMENT_OPS, TrainConfig, override, preset, validate
 from ganforge.data import ImageDataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
+from harness.cli import dry_run, refused
 from ganforge.rundir import RunDir
 from ganforge.training import Trainer, resolve, train
 from ganforge.training.ada import AdaptiveAugment, adjust
@@ -158,18 +159,6 @@ def test_unknown_repeated_or_missing_ops_are_refused_naming_the_allowed_ones(ops
 
 
 # -- the command line -------------------------------------------------------------------------
-def dry_run(*args: str) -> dict:
-    result = CliRunner().invoke(cli, ["train", "--steps", "1", "--dry-run", *args])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
-def refused(*args: str) -> str:
-    result = CliRunner().invoke(cli, ["train", "--steps", "1", "--dry-run", *args])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def test_small_data_flags_reach_the_config(tiny_digits):
