@@ -20,13 +20,14 @@ measured float32 matmul rate.
    (every 500 steps) and no notebook display (every 500 steps) on either side.
 2. One training step (`Trainer.step()` alone, no loop around it) of the default and tutorial
    presets (and with --all-nets of the other nets at default settings), for `--step-seconds`
-   after 5 warm-up steps: FLOPs per step (matmuls and convolutions,
-   counted by torch.utils.flop_counter on a real step), images/s, achieved GFLOP/s and its
-   fraction of the yardstick; batched generation (1,000 per call) with FLOPs per image counted
-   the same way, and single-image latency (median of 200).
+   after 5 warm-up steps: FLOPs per step (matmuls and convolutions, counted by
+   torch.utils.flop_counter on a real step), images/s, achieved GFLOP/s and its fraction of the
+   yardstick; batched generation (1,000 per call) with FLOPs per image counted the same way, and
+   single-image latency (median of 200).
 Every row carries the yardstick measured just before it (`_common.row_yardstick`) and the CPU
-pressure during it (Linux PSI: the share of time some task waited for a core; above a few percent
-other processes were competing, and two-thread timings of small operations suffer badly).
+pressure during it (Linux PSI: the share of time some task waited for a core). Well above what
+the benchmark causes alone (BUSY_PCT), other processes were competing, and two-thread timings of
+small operations suffer badly; whole-loop pairs measured so are repeated and not counted.
 """
 
 from __future__ import annotations
