@@ -3,8 +3,9 @@ notebook's loop (`notebook_baseline`), the same phases timed the same way, side 
 
     python benchmarks/profile_loop.py [--threads 2] [--seconds 6] [--ops 3] [--data DIR]
 
-Each phase is timed by wrapping the function that does it (a perf_counter pair per call, a few
-microseconds against steps of tens of milliseconds); nothing in ganforge is changed:
+Both leave out their first 20 steps (the warm-up), as throughput.py does. Each phase is timed
+by wrapping the function that does it (a perf_counter pair per call, a few microseconds against
+steps of tens of milliseconds); nothing in ganforge is changed:
 
     data            ganforge: BatchOrder.indices + ImageDataset.batch; notebook: DataLoader's next()
     D forward       Game.d_loss / the notebook's disc_loss (fakes from G, D on real and fake, loss)
@@ -67,8 +68,9 @@ PATCHES = [
     (Trainer, "save_checkpoint", "samples and checkpoints"),
     (Trainer, "step", "step"),
     (notebook_baseline, "train_step", "step"),
-    (Trainer, "train", "loop"),
+    (Trainer, "iterate", "loop"),  # the loop alone: not the saves before it and the end-of-run files after
 ]
+SKIP_STEPS = 20  # warm-up steps left out, as in throughput.py
 PHASES = ["data", "D forward", "D backward", "D optimizer", "G forward", "G backward", "G optimizer", "EMA",
           "health check", "stop/divergence votes", "logging", "samples and checkpoints"]
 
@@ -76,9 +78,10 @@ PHASES = ["data", "D forward", "D backward", "D optimizer", "G forward", "G back
 class PhaseClock:
     """Seconds per phase, split into time inside a training step and time in the loop around it.
     Only calls while the loop runs count (`in_loop`): ganforge's saves before and after its loop
-    are start-up and shut-down, as they are outside `elapsed_s`."""
+    are start-up and shut-down, as they are outside `elapsed_s`. The first `skip_steps` steps
+    (the warm-up) are left out."""
 
-    def __init__(self, in_loop: bool = False):
+    def __init__(self, in_loop: bool = False, skip_steps: int = SKIP_STEPS):
         self.inside: dict[str, float] = defaultdict(float)  # phase -> seconds within a step
         self.outside: dict[str, float] = defaultdict(float)  # phase -> seconds in the loop, outside steps
         self.step_s = self.loop_s = 0.0
@@ -86,18 +89,36 @@ class PhaseClock:
         self.in_loop, self.in_step = in_loop, False
         self.update = "D"  # which update the next backward and optimizer step belong to
         self._opt_start = 0.0
+        self.skip_steps, self.skipped, self.loop_t0 = skip_steps, 0, None
+
+    def _end_warmup(self) -> None:
+        """After `skip_steps` steps: forget everything so far (the warm-up), start the loop clock."""
+        self.inside.clear()
+        self.outside.clear()
+        self.step_s, self.steps, self.images = 0.0, 0, 0
+        self.loop_t0 = time.perf_counter()
 
     def add(self, phase: str, seconds: float) -> None:
         if self.in_loop:
             (self.inside if self.in_step else self.outside)[phase] += seconds
 
     def wrap(self, fn, phase: str | None):
+        if phase == "loop":  # Trainer.iterate is a generator: the loop runs while it is iterated
+            @functools.wraps(fn)
+            def looped(*args, **kwargs):
+                self.in_loop = True
+                t = time.perf_counter()
+                try:
+                    yield from fn(*args, **kwargs)
+                finally:
+                    self.in_loop = False
+                    self.loop_s = time.perf_counter() - (t if self.loop_t0 is None else self.loop_t0)
+            return looped
+
         @functools.wraps(fn)
         def timed(*args, **kwargs):
-            if phase == "loop":
-                self.in_loop = True
-            elif phase == "step":
-                self.in_step, self.steps = True, self.steps + 1
+            if phase == "step":
+                self.in_step = True
             elif phase in ("D forward", "G forward"):
                 self.update = phase[0]
             t = time.perf_counter()
@@ -105,10 +126,11 @@ class PhaseClock:
                 return fn(*args, **kwargs)
             finally:
                 dt = time.perf_counter() - t
-                if phase == "loop":
-                    self.loop_s, self.in_loop = self.loop_s + dt, False
-                elif phase == "step":
-                    self.step_s, self.in_step = self.step_s + dt, False
+                if phase == "step":
+                    self.step_s, self.in_step, self.steps = self.step_s + dt, False, self.steps + 1
+                    self.skipped += 1
+                    if self.skipped == self.skip_steps:
+                        self._end_warmup()
                 else:
                     self.add(phase or f"{self.update} backward", dt)
         return timed
@@ -152,7 +174,8 @@ def profile_ganforge(seconds: float, data: str) -> PhaseClock:
 
 
 def profile_notebook(seconds: float, data: str) -> PhaseClock:
-    """The notebook's loop for `seconds`, its phases timed; loop time from its images/s."""
+    """The notebook's loop for `seconds`, its phases timed; loop time from its images/s (both
+    counted from the end of step SKIP_STEPS)."""
     with PhaseClock(in_loop=True).installed() as clock:
         original = notebook_baseline.train_step
 
@@ -161,7 +184,7 @@ def profile_notebook(seconds: float, data: str) -> PhaseClock:
             return original(gen, disc, gen_opt, disc_opt, criterion, real)
 
         notebook_baseline.train_step = counted
-        rate = notebook_baseline.run_notebook(seconds=seconds, data=data)
+        rate = notebook_baseline.run_notebook(seconds=seconds, data=data, skip_steps=SKIP_STEPS)
     clock.loop_s = clock.images / rate
     return clock
 
