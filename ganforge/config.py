@@ -39,6 +39,7 @@ class ModelConfig:
     net: str = "dcgan"
     z_dim: int = 64
     width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
+    d_width: int | None = None  # D's width when it differs from G's (None: `width`)
     # None: conditional, with as many classes as the data has (filled in when it is loaded);
     # 0: unconditional. A stored (resolved) configuration always holds a number.
     num_classes: int | None = None
@@ -78,6 +79,7 @@ class TrainConfig:
     ema: float = 0.995  # decay of G_ema; 0 turns it off
     r1: float = 0.0  # R1 penalty weight gamma; 0 turns it off
     r1_every: int = 16  # lazy regularisation: R1 on every r1_every-th D step (StyleGAN2)
+    diversity: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss (losses.mode_seeking)
     augment: float = 0.0  # probability of each DiffAugment op on real and fake images
     seed: int = 0
     device: str = "auto"
@@ -276,8 +278,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.net in NETS, f"net must be one of {', '.join(NETS)} (got {m.net!r})")
     _positive_int("z_dim", m.z_dim)
     _require(m.z_dim <= 4096, f"z_dim must be at most 4096 (got {m.z_dim})")
-    _positive_int("width", m.width)
-    _require(m.width <= 4096, f"width must be at most 4096 (got {m.width})")
+    for name in ("width", "d_width"):
+        value = getattr(m, name)
+        if value is not None or name == "width":
+            _positive_int(name, value)
+            _require(value <= 4096, f"{name} must be at most 4096 (got {value})")
     _require(m.num_classes is None or (isinstance(m.num_classes, int) and not isinstance(m.num_classes, bool)
                                        and 0 <= m.num_classes <= 10_000),
              f"num_classes must be an integer in [0, 10000], or unset to follow the data "
@@ -310,9 +315,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.net != "toy" or m.num_classes in (None, 0),
              f"net 'toy' (2-D points) is unconditional: points have no classes (got num_classes "
              f"{m.num_classes}); use --unconditional")
-    _require(m.net != "resnet" or m.width >= 8,
-             f"width must be at least 8 for net 'resnet' (its stages have width/2, width/4 and "
-             f"width/8 channels; got {m.width})")
+    for name in ("width", "d_width"):
+        value = getattr(m, name)
+        _require(m.net != "resnet" or value is None or value >= 8,
+                 f"{name} must be at least 8 for net 'resnet' (its stages have {name}/2, /4 and /8 "
+                 f"channels; got {value})")
     _positive_int("batch_size", cfg.batch_size)
     _require(cfg.batch_size <= 65_536, f"batch_size must be at most 65536 (got {cfg.batch_size})")
     _finite("lr_g", cfg.lr_g, 0, 1, low_open=True)
@@ -327,6 +334,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(cfg.ema < 1, f"ema must be below 1; 0 turns it off (got {cfg.ema!r})")
     _finite("r1", cfg.r1, 0, 1e6)
     _positive_int("r1_every", cfg.r1_every)
+    _finite("diversity", cfg.diversity, 0, 1e3)
     _finite("augment", cfg.augment, 0, 1)
     ops = cfg.augment_ops
     _require(isinstance(ops, tuple) and len(ops) > 0 and all(op in AUGMENT_OPS for op in ops)

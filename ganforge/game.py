@@ -107,8 +107,15 @@ class Game:
     def g_loss(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G's loss on a fresh batch of fakes (gradients flow through D into G)."""
         z, labels = self.latents(batch_size, device)
-        fake_logits, fake_cls = self.D(self._augment(self.G(z, labels)), labels)
+        half = len(z) // 2 if self.cfg.diversity > 0 else 0
+        if half and labels is not None:
+            labels = torch.cat([labels[:half], labels[:len(z) - half]])  # pairs (i, i + half) share y
+        fake = self.G(z, labels)
+        fake_logits, fake_cls = self.D(self._augment(fake), labels)
         loss = self.g_loss_fn(fake_logits)
         if self.acgan:
             loss = loss + losses.class_loss(fake_cls, labels)
+        if half:
+            loss = loss + self.cfg.diversity * losses.mode_seeking(fake[:half], fake[half:2 * half],
+                                                                  z[:half], z[half:2 * half])
         return loss, {}

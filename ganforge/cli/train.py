@@ -50,6 +50,7 @@ def _ops(value: str | None):
               help="Use class labels, or ignore them (--unconditional implies --conditioning input).")
 @click.option("--z-dim", type=int)
 @click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
+@click.option("--d-width", type=int, help="D's width, when it should differ from G's (--width).")
 @click.option("--resolution", type=int, help="Image side: 28 (default; the digit nets), or 8, 16, 32, 64, "
               "128 for dcgan/resnet (one block per octave); mlp takes any multiple of 4 in 8..128.")
 @click.option("--batch-size", type=int)
@@ -66,6 +67,8 @@ def _ops(value: str | None):
 @click.option("--n-dis", type=int, help="D steps per G step.")
 @click.option("--r1", type=float, help="R1 penalty weight gamma; 0 turns it off.")
 @click.option("--r1-every", type=int, help="Lazy R1: apply it on every K-th D step (scaled by K).")
+@click.option("--diversity", type=float, help="Weight of the mode-seeking term (MSGAN) that makes G's images "
+              "of one class differ as their noise does; 0 turns it off.")
 @click.option("--augment", metavar="P|ada", callback=lambda c, p, v: _augment(v),
               help="DiffAugment: probability P of each op, per image (0 turns it off), or 'ada': "
               "adaptive augmentation, p tuned from D's overfitting signal.")

@@ -3,6 +3,8 @@ tensors in, images or logits out; nothing here knows about training."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch.nn as nn
 
 from ganforge.config import ModelConfig
@@ -25,5 +27,7 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
+    if cfg.d_width is not None:
+        cfg = dataclasses.replace(cfg, width=cfg.d_width)
     D = FAMILIES[cfg.net].Discriminator(_resolved(cfg))
     return apply_spectral_norm(D) if cfg.spectral_norm else D

@@ -207,3 +207,45 @@ def test_generator_learns_through_D_and_augmentation_but_D_loss_does_not_reach_G
     grads = [p.grad for p in G.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_mode_seeking_term_is_the_inverse_distance_ratio_of_same_class_pairs():
+    # G(z) = tanh(z A) with a recording D: the extra loss is exactly 1 / (mean|x1 - x2| / mean|z1 - z2|)
+    # over the pairs (i, i + B/2), and those pairs were drawn with the same label.
+    K, seen = 3, {}
+
+    class RecordingD(LinearD):
+        def forward(self, img, labels=None):
+            seen["img"], seen["labels"] = img.detach(), labels
+            return super().forward(img)
+
+    torch.manual_seed(5)
+    G, D = ToyG(), RecordingD()
+    losses_by_weight = {}
+    for weight in (0.0, 2.0):
+        cfg = toy_config(num_classes=K, conditioning="projection", diversity=weight)
+        loss, _ = Game(G, D, cfg, torch.Generator().manual_seed(0)).g_loss(B, torch.device("cpu"))
+        losses_by_weight[weight] = loss
+    z = torch.randn(B, Z, generator=torch.Generator().manual_seed(0))  # the game's first draw
+    x, half = seen["img"], B // 2
+    assert torch.equal(seen["labels"][:half], seen["labels"][half:])
+    ratio = (x[:half] - x[half:]).abs().mean() / (z[:half] - z[half:]).abs().mean()
+    # The plain loss differs between the two calls only through the pairing of labels, which a
+    # label-blind D ignores: the whole difference is the weighted term.
+    assert_close(losses_by_weight[2.0] - losses_by_weight[0.0], 2.0 / (ratio + 1e-5))
+
+
+def test_mode_seeking_pushes_collapsed_pairs_apart():
+    # G that ignores most of z: the term's gradient increases the spread between paired images.
+    torch.manual_seed(6)
+    G = ToyG()
+    with torch.no_grad():
+        G.A.mul_(0.01)
+    cfg = toy_config(diversity=1.0)
+    loss = Game(G, LinearD(), cfg, torch.Generator().manual_seed(0)).g_loss(B, torch.device("cpu"))[0]
+    loss.backward()
+    z = torch.randn(B, Z, generator=torch.Generator().manual_seed(0))
+    spread = lambda A: (torch.tanh(z[:B // 2] @ A) - torch.tanh(z[B // 2:] @ A)).abs().mean()  # noqa: E731
+    before = spread(G.A.detach())
+    after = spread(G.A.detach() - 1e-3 * G.A.grad)
+    assert after > before

@@ -141,3 +141,16 @@ def test_fresh_G_listens_to_z_more_than_to_the_class(net):
         over_z = G(z, torch.full((64,), 3)).std(0).mean()
         over_y = G(z[:1].expand(64, -1), torch.arange(64) % 10).std(0).mean()
     assert over_z > 2 * over_y
+
+
+@pytest.mark.parametrize("net", ["mlp", "dcgan", "resnet"])
+def test_d_width_sizes_D_alone(net):
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    same = ModelConfig(net=net, width=16, num_classes=10)
+    wider = ModelConfig(net=net, width=16, d_width=32, num_classes=10)
+    assert count(build_generator(wider)) == count(build_generator(same))
+    assert count(build_discriminator(wider)) > 1.5 * count(build_discriminator(same))
+    img = torch.zeros(2, 1, 28, 28)
+    assert build_discriminator(wider)(img, torch.tensor([1, 2]))[0].shape == (2,)
