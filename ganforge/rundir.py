@@ -33,6 +33,13 @@ SAMPLE_NAME = re.compile(r"step-(\d+)\.png")
 LOCK_NAME = ".lock"
 
 
+def pick(n: int, most: int) -> list[int]:
+    """Up to `most` (at least 2) indices of n evenly spread, always keeping the first and the last."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+
+
 class RunDir:
     """A run directory: where each of its files lives, and its metrics.jsonl."""
 
@@ -87,12 +94,14 @@ class RunDir:
     def sample(self, step: int) -> Path:
         return self.samples / f"step-{step:06d}.png"
 
-    def sample_grids(self) -> list[tuple[int, Path]]:
-        """(step, path) of every sample grid, oldest first."""
+    def sample_grids(self, most: int | None = None) -> list[tuple[int, Path]]:
+        """(step, path) of every sample grid, oldest first; with `most`, at most that many spread
+        evenly over the run (the timelapse's frames, the playground slider's stops)."""
         if not self.samples.is_dir():
             return []
-        return sorted((int(m.group(1)), p) for p in self.samples.glob("step-*.png")
-                      if (m := SAMPLE_NAME.fullmatch(p.name)) and p.is_file())
+        grids = sorted((int(m.group(1)), p) for p in self.samples.glob("step-*.png")
+                       if (m := SAMPLE_NAME.fullmatch(p.name)) and p.is_file())
+        return grids if most is None else [grids[i] for i in pick(len(grids), most)]
 
     def holds_run(self) -> bool:
         """Whether the directory holds a run worth keeping. Training writes its first checkpoint

@@ -19,13 +19,6 @@ FONT_PX = 13
 HOLD_LAST = 8  # the finished grid stays up this many frames before the loop starts again
 
 
-def pick(n: int, most: int) -> list[int]:
-    """Up to `most` indices of n evenly spread, always keeping the first and the last."""
-    if n <= most:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
-
-
 def caption(grid: Image.Image, text: str) -> Image.Image:
     """`grid` under a black banner with white `text`."""
     frame = Image.new(grid.mode, (grid.width, grid.height + BANNER_PX), 0)
@@ -45,11 +38,10 @@ def read_grid(path: Path) -> Image.Image:
 
 def timelapse(run: str | Path, out: str | Path, frame_ms: int = 200, max_frames: int = 100) -> int:
     """Write the GIF `out` from the run's sample grids; returns the number of grids shown."""
-    grids = RunDir(run).sample_grids()
-    if not grids:
+    chosen = RunDir(run).sample_grids(most=max_frames)
+    if not chosen:
         raise GanforgeError(f"{run} has no sample grids (samples/step-*.png); train it first, or lower "
                             "--sample-every so training saves some")
-    chosen = [grids[i] for i in pick(len(grids), max_frames)]
     frames = [caption(read_grid(path), f"step {step:,}") for step, path in chosen]
     first = frames[0]
     for (step, path), frame in zip(chosen, frames):

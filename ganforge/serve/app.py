@@ -46,6 +46,7 @@ MAX_STEPS = 16  # interpolation frames
 SLIDERS = 8  # noise dimensions the page exposes as sliders
 SLIDER_LIMIT = 4.0  # z is standard normal: |z_i| > 4 happens once in ~16,000 draws
 MAX_CURVE_POINTS = 500  # per metric series sent to the training view
+MAX_SAMPLE_STOPS = 500  # steps the sample-grid slider offers: a run saving a grid every step has 10^5
 
 log = logging.getLogger("ganforge.serve")
 
@@ -98,8 +99,14 @@ class Playground:
                     self._stamp = stamp
         return self._gan
 
+    def sample_steps(self, most: int | None = None) -> list[int]:
+        """Steps with a saved sample grid, oldest first: the grids `ganforge timelapse` animates
+        (with `most`, at most that many, spread evenly; the newest is always kept)."""
+        return [step for step, _ in self.dir.sample_grids(most)]
+
     def newest_sample_step(self) -> int | None:
-        return max((step for step, _ in self.dir.sample_grids()), default=None)
+        steps = self.sample_steps()
+        return steps[-1] if steps else None
 
 
 # -- responses (they document the API in its OpenAPI schema) ---------------------------------
@@ -164,6 +171,9 @@ class Training(BaseModel):
     seconds_since_update: float | None = Field(description="age of metrics.jsonl; small while training")
     sample_step: int | None = Field(description="step of the newest sample grid")
     sample_url: str | None
+    sample_steps: list[int] = Field(description="steps with a sample grid, oldest first: the stops of the "
+                                    f"page's step slider; at most {MAX_SAMPLE_STOPS}, evenly spread over "
+                                    "the run, the first and the newest always kept")
     series: dict[str, Series] = Field(description="each metric by step, at most "
                                       f"{MAX_CURVE_POINTS} points")
 
@@ -307,11 +317,12 @@ def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterabl
             age = round(time.time() - os.stat(play.dir.metrics).st_mtime, 1)
         except OSError:
             age = None
-        newest = play.newest_sample_step()
+        steps = play.sample_steps(MAX_SAMPLE_STOPS)
+        newest = steps[-1] if steps else None
         series = {name: Series(x=x, y=y) for name, (x, y) in play.metrics.thinned(MAX_CURVE_POINTS).items()}
         return Training(logged_step=play.metrics.logged_step, model_step=gan.step, seconds_since_update=age,
                         sample_step=newest, sample_url=None if newest is None else f"/api/samples/latest?step={newest}",
-                        series=series)
+                        sample_steps=steps, series=series)
 
     @app.get("/api/samples/latest", summary="a sample grid of the run (image/png): the newest, or a step's",
              responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such sample grid"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,38 @@ def chromium():
         yield page
 
 
+def shows_grid(page, step: int, newest: int) -> None:
+    """Wait until the training view shows the grid of `step` (loaded) with its label."""
+    page.wait_for_function(f"""() => {{
+        const img = document.getElementById('sample-grid');
+        return img.getAttribute('src') === '/api/samples/latest?step={step}' && img.complete &&
+               img.naturalWidth > 0 && document.getElementById('sample-label').textContent ===
+               'step {step} of {newest}'; }}""", timeout=15_000)  # a poll every 3 s
+
+
+def add_grid(run: Path, step: int) -> None:
+    """What a live run does: a new fixed-noise grid."""
+    (run / "samples" / f"step-{step:06d}.png").write_bytes((run / "samples" / "step-000006.png").read_bytes())
+
+
 @pytest.mark.slow
 def test_clicking_a_class_draws_a_new_image(tiny_run, chromium, tmp_path):
     shot = tmp_path / "playground.png"
-    with playground.running_server(tiny_run) as url:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)  # the slider below watches it grow
+    with playground.running_server(run) as url:
         seen = playground.click_through(chromium, url, shot, cls=7)
+        shows_grid(chromium, 6, 6)
+        chromium.focus("#sample-step")  # by keyboard: the step slider is an <input type=range>
+        chromium.keyboard.press("Home")
+        shows_grid(chromium, 3, 6)
+        add_grid(run, 9)
+        shows_grid(chromium, 3, 9)  # moved back, it stays put while the run grows
+        chromium.keyboard.press("End")
+        shows_grid(chromium, 9, 9)
+        add_grid(run, 12)
+        shows_grid(chromium, 12, 12)  # at its right end, it follows the newest grid
+        assert chromium.get_attribute("#sample-step", "aria-valuetext") == "step 12 of 12"
     assert seen["errors"] == []
     assert seen["status"] == 200
     assert seen["before"].startswith("data:image/png;base64,") and seen["after"] != seen["before"]
@@ -49,6 +77,9 @@ def test_the_lab_plays_and_the_modes_are_found(chromium):
     errors = []
     chromium.on("pageerror", lambda e: errors.append(str(e)))
     with playground.running_server(None) as url:
+        chromium.goto(url)  # the pretrained model has no run: no grids, so no step slider
+        chromium.wait_for_function("() => document.getElementById('train-status').textContent.includes('serving')")
+        assert chromium.is_hidden("#sample-slider") and chromium.is_hidden("#sample-grid")
         chromium.goto(url + "static/lab.html")
         chromium.wait_for_function("() => document.getElementById('modes').textContent.includes('of 8')")
         chromium.select_option("#data", "grid25")

@@ -23,7 +23,7 @@ from ganforge.cli.serve import is_loopback
 from ganforge.data import to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.serve import create_app
-from ganforge.serve.app import MAX_CURVE_POINTS, MAX_SIDE, MAX_STEPS, SLIDERS
+from ganforge.serve.app import MAX_CURVE_POINTS, MAX_SAMPLE_STOPS, MAX_SIDE, MAX_STEPS, SLIDERS
 from ganforge.serve.metrics_tail import MetricsTail
 
 
@@ -131,6 +131,31 @@ def test_training_status_and_newest_sample(client, tiny_run):
     assert png.content == (tiny_run / "samples" / "step-000006.png").read_bytes()
 
 
+def test_the_step_slider_lists_every_grid_and_each_is_served(client, tiny_run):
+    steps = client.get("/api/training").json()["sample_steps"]
+    assert steps == [3, 6]  # sample_every=3 over 6 steps
+    for step in steps:
+        png = client.get("/api/samples/latest", params={"step": step})
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content == (tiny_run / "samples" / f"step-{step:06d}.png").read_bytes()
+    r = client.get("/api/samples/latest", params={"step": 4})
+    assert r.status_code == 404 and r.json() == {"error": "the run has no sample grid of step 4"}
+
+
+def test_the_step_slider_of_a_long_run_is_thinned_keeping_both_ends(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    png = (run / "samples" / "step-000006.png").read_bytes()
+    for step in range(7, 1300):
+        (run / "samples" / f"step-{step:06d}.png").write_bytes(png)
+    steps = local_client(run).get("/api/training").json()["sample_steps"]
+    assert MAX_SAMPLE_STOPS - 5 <= len(steps) <= MAX_SAMPLE_STOPS
+    assert steps[0] == 3 and steps[-1] == 1299 and steps == sorted(set(steps))
+    every = [3, 6, *range(7, 1300)]
+    gaps = np.diff([every.index(s) for s in steps])
+    assert 2 <= gaps.min() and gaps.max() <= 3  # evenly spread: 1295 grids over 500 stops
+
+
 def test_metric_series_is_thinned_and_skips_non_finite(tmp_path):
     records = [{"step": s, "loss_d": float(s), "fid": float("nan") if s == 3 else 1.0} for s in range(2000)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -180,6 +205,11 @@ def test_openapi_documents_every_endpoint(client):
     ("/api/interpolate", {"class_to": 12}, "'class_to': Input should be less than or equal to 9"),
     ("/api/interpolate", {"class_from": 1, "seed_to": "abc"}, "'seed_to': Input should be a valid integer"),
     ("/api/samples/latest", {"step": -3}, "'step': Input should be greater than or equal to 0"),
+    ("/api/samples/latest", {"step": "6.5"}, "'step': Input should be a valid integer"),
+    ("/api/samples/latest", {"step": "../6"}, "'step': Input should be a valid integer"),
+    ("/api/samples/latest", {"step": "6;rm -rf /"}, "'step': Input should be a valid integer"),
+    ("/api/samples/latest", {"step": "1e400"}, "'step': Input should be a valid integer"),
+    ("/api/samples/latest", {"step": 10**30}, "'step': Input should be less than or equal to"),
 ])
 def test_bad_parameters_get_a_422_saying_what_is_wrong(client, path, params, says):
     r = client.get(path, params=params)
@@ -322,3 +352,4 @@ def test_a_checkpoint_file_is_served_with_an_empty_training_view(tiny_run):
     assert c.get("/api/generate", params={"cls": 3, "seed": 1}).status_code == 200
     training = c.get("/api/training").json()
     assert training["series"] == {} and training["sample_step"] is None and training["logged_step"] is None
+    assert training["sample_steps"] == []  # the page hides its step slider

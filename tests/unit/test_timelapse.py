@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from PIL import Image, ImageSequence
 
 from ganforge.cli import cli
-from ganforge.rundir import RunDir
-from ganforge.timelapse import BANNER_PX, pick
+from ganforge.rundir import RunDir, pick
+from ganforge.timelapse import BANNER_PX
 
 
 def invoke(*args):

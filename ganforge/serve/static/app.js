@@ -2,8 +2,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// sampleStep: the step whose grid the training view shows; null follows the newest.
 const state = { info: null, cls: null, seed: "0", dims: null, busy: false, again: false,
-                trainingKey: null };
+                trainingKey: null, sampleSteps: [], sampleStep: null };
 
 // GET /api/<path> with query params (arrays repeat the key); throws the API's error message.
 async function api(path, params = {}) {
@@ -188,6 +189,40 @@ function drawCurve(name, series) {
   return canvas;
 }
 
+// The step slider: one stop per saved grid (the server spreads at most a few hundred over the
+// run). At its right end it follows the newest grid; moved back, it stays on the step chosen.
+function showSampleSteps(steps) {
+  $("sample-slider").hidden = steps.length === 0;
+  state.sampleSteps = steps;
+  if (!steps.length) return;
+  const slider = $("sample-step");
+  slider.max = steps.length - 1;
+  slider.disabled = steps.length < 2;
+  // A longer run may thin the stops out: keep the chosen step, or the nearest earlier stop.
+  const at = state.sampleStep === null ? steps.length - 1 :
+    Math.max(0, steps.findLastIndex((s) => s <= state.sampleStep));
+  slider.value = at;
+  showSample(at);
+}
+
+function showSample(at) {
+  const steps = state.sampleSteps, step = steps[at];
+  const text = `step ${step} of ${steps[steps.length - 1]}`;
+  $("sample-label").textContent = text;
+  $("sample-step").setAttribute("aria-valuetext", text);
+  const img = $("sample-grid");
+  const src = `/api/samples/latest?step=${step}`;
+  if (img.getAttribute("src") !== src) img.src = src;  // the same src again would fetch it again
+  img.alt = `fixed-noise sample grid of step ${step}`;
+  img.hidden = false;
+}
+
+function moveSampleSlider() {
+  const at = Number($("sample-step").value), last = state.sampleSteps.length - 1;
+  state.sampleStep = at === last ? null : state.sampleSteps[at];
+  showSample(at);
+}
+
 async function refreshTraining() {
   try {
     const t = await api("training");
@@ -198,7 +233,7 @@ async function refreshTraining() {
     if (key === state.trainingKey) return;
     const modelChanged = state.trainingKey !== null && t.model_step !== state.info.step;
     state.trainingKey = key;
-    if (t.sample_url) Object.assign($("sample-grid"), { src: t.sample_url, hidden: false });
+    showSampleSteps(t.sample_steps);
     $("curves").replaceChildren(...Object.entries(t.series).map(([k, s]) => drawCurve(k, s)));
     if (modelChanged) {  // a new checkpoint: show what it makes now
       state.info.step = t.model_step;
@@ -240,6 +275,7 @@ async function start() {
   $("new-noise").addEventListener("click", () => newNoise(String(Math.floor(Math.random() * 2 ** 31))));
   $("grid-draw").addEventListener("click", drawGrid);
   $("interp-draw").addEventListener("click", drawStrip);
+  $("sample-step").addEventListener("input", moveSampleSlider);
   generateOne(); drawGrid(); drawStrip(); refreshTraining();
   setInterval(refreshTraining, 3000);
 }
