@@ -257,16 +257,6 @@ def report(header: dict, command: str, ab: list[dict], flops: dict[str, float], 
     return "\n".join(lines) + "\n"
 
 
-def write_block(path: Path, block: str) -> None:
-    """Replace the results block of `path` (between the markers), keeping the prose around it."""
-    text = path.read_text() if path.exists() else "# Throughput\n\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block.rstrip("\n") + text[text.index(END) + len(END):]
-    else:
-        text = text + ("\n" if text else "") + block
-    path.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.add_threads_arg(ap)
@@ -309,7 +299,7 @@ def main() -> None:
              / (tutorial_cfg.batch_size * tutorial_cfg.n_dis)}
     block = report(header, command, ab, flops, steps)
     print(block)
-    write_block(args.out, block)
+    _common.write_block(args.out, block, BEGIN, END)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
