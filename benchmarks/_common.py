@@ -43,9 +43,10 @@ MATMUL_REPEATS = 7
 QUICK_REPEATS = 3  # the re-measurement beside a result row (~0.5 s on 2 threads)
 
 
-def default_data() -> str:
-    """MNIST_DIR when it holds the files, else "mnist" (ganforge's download cache)."""
-    return str(MNIST_DIR) if (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file() else "mnist"
+def default_data(fallback: str = "mnist") -> str:
+    """MNIST_DIR when it holds the files, else `fallback` ("mnist": ganforge's download cache;
+    "digits" where nothing may be downloaded)."""
+    return str(MNIST_DIR) if (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file() else fallback
 
 
 def add_data_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -71,29 +72,37 @@ def subprocess_env(threads: int) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
 
 
-def _matmul_seconds(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS) -> list[float]:
+def _matmul_seconds(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS,
+                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> list[float]:
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         gen = torch.Generator().manual_seed(0)
-        a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
-        out = torch.empty(n, n)
-        for _ in range(MATMUL_WARMUP):  # BLAS thread pool start-up, page faults of `out`
+        a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
+        out = torch.empty(n, n, device=device, dtype=dtype)
+        for _ in range(MATMUL_WARMUP):  # BLAS thread pool start-up, page faults of `out`, cuBLAS handles
             torch.mm(a, b, out=out)
+        sync()
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
             torch.mm(a, b, out=out)
+            sync()  # a GPU product is only queued by the call: wait for it
             times.append(time.perf_counter() - t)
         return times
     finally:
         torch.set_num_threads(before)
 
 
-def matmul_gflops(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS) -> float:
-    """The yardstick: float32 n x n matmul GFLOP/s on `threads` threads, best of `repeats` after
-    MATMUL_WARMUP untimed ones (best, because other processes only ever slow a run down)."""
-    return 2 * n**3 / min(_matmul_seconds(threads, n, repeats)) / 1e9
+def matmul_gflops(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS,
+                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> float:
+    """The yardstick: n x n matmul GFLOP/s (float32 unless `dtype`, on `device`) with `threads`
+    CPU threads, best of `repeats` after MATMUL_WARMUP untimed ones (best, because other processes
+    only ever slow a run down). On a GPU, give an n that keeps it busy for milliseconds (8192):
+    2048 takes tens of microseconds there, and the timing would measure the launch."""
+    return 2 * n**3 / min(_matmul_seconds(threads, n, repeats, device, dtype)) / 1e9
 
 
 def row_yardstick(threads: int) -> float:
@@ -191,3 +200,15 @@ def header_line(h: dict) -> str:
             f"Python {h['python']}; {h['date_utc']} UTC; load average {h['load_avg'][0]:g}{pressure}; "
             f"matmul yardstick {h['matmul_gflops']:.0f} GFLOP/s (median {h['matmul_gflops_median']:.0f}; "
             f"{h['matmul_method']})")
+
+
+def write_block(path: Path, block: str, begin: str, end: str) -> None:
+    """Replace the results block of `path` (from `begin` to `end`, the markers `block` starts and
+    ends with), keeping the prose around it; append the block where the markers are missing."""
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block.rstrip("\n") + text[text.index(end) + len(end):]
+    else:
+        text = text + ("\n" if text else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -155,17 +155,6 @@ def report(rows: list[dict], args, command: str, scored: bool, header: dict | No
     return "\n".join(lines) + "\n"
 
 
-def write_block(path: Path, block: str) -> None:
-    """Replace the results block of `path` (between the markers), keeping the prose around it."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block.rstrip("\n") + text[text.index(END) + len(END):]
-    else:
-        text = text + ("\n" if text else "") + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     _common.set_threads(args.threads)
@@ -181,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {r['steps']} steps, {r['img_per_s']:.0f} img/s, FID {fmt(r.get('fid'), 2)}, "
               f"recall {fmt(r.get('recall'), 3)}, class accuracy {fmt(r.get('class_accuracy'), 3)}",
               file=sys.stderr, flush=True)
-    write_block(args.out, report(rows, args, command, evaluate is not None, header))
+    _common.write_block(args.out, report(rows, args, command, evaluate is not None, header), BEGIN, END)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

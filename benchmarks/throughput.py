@@ -4,6 +4,8 @@ measured float32 matmul rate.
 
     python benchmarks/throughput.py [--threads 2] [--seconds 4] [--pairs 4] [--step-seconds 2]
                                     [--all-nets] [--data DIR] [--out benchmarks/THROUGHPUT.md]
+    python benchmarks/throughput.py --amp bf16 [--threads 1] [--pairs 4] ...   # 3. below
+    python benchmarks/throughput.py --compile-cache [--threads 1] [--step-seconds 10]  # 4. below
 
 1. Whole loop against whole loop, alternating (notebook, ganforge, notebook, ganforge, ...) so
    that drift in a shared machine's speed falls on both alike:
@@ -24,6 +26,12 @@ measured float32 matmul rate.
    torch.utils.flop_counter on a real step), images/s, achieved GFLOP/s and its fraction of the
    yardstick; batched generation (1,000 per call) with FLOPs per image counted the same way, and
    single-image latency (median of 200).
+3. With --amp bf16, only part 1, each pair growing a third run: the tutorial preset under bf16
+   autocast. Its ratio to the notebook is reported beside the float32 one, with the matmul
+   FLOPs of a tutorial step and the milliseconds they take at the float32 and bfloat16
+   yardsticks; written to its own block (throughput-amp).
+4. With --compile-cache, only benchmarks/compile_cache.py: torch.compile's start-up with a cold
+   and a warm inductor cache and its steady steps/s against eager; its own block (compile-cache).
 Every row carries the yardstick measured just before it (`_common.row_yardstick`) and the CPU
 pressure during it (Linux PSI: the share of time some task waited for a core). Well above what
 the benchmark causes alone (BUSY_PCT), other processes were competing, and two-thread timings of
@@ -82,11 +90,12 @@ def step_clock():
         Trainer.step = original
 
 
-def run_ganforge_tutorial(seconds: float, data: str) -> float | None:
-    """ganforge's tutorial preset through `train()`, the real entry point, for `seconds` of loop
-    time: real images through D per second from the end of step SKIP_STEPS to the end of the last
-    (None if the run did not get past SKIP_STEPS)."""
-    cfg = preset("tutorial").replace(data=data, device="cpu", minutes=seconds / 60, steps=None, epochs=None)
+def run_ganforge_tutorial(seconds: float, data: str, amp: str = "off") -> float | None:
+    """ganforge's tutorial preset (with `amp`) through `train()`, the real entry point, for
+    `seconds` of loop time: real images through D per second from the end of step SKIP_STEPS to
+    the end of the last (None if the run did not get past SKIP_STEPS)."""
+    cfg = preset("tutorial").replace(data=data, device="cpu", minutes=seconds / 60, steps=None, epochs=None,
+                                     amp=amp)
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         with step_clock() as ends, contextlib.redirect_stderr(devnull):  # the progress bar, as the notebook's
             train(cfg, Path(tmp) / "run", progress=True)
@@ -95,28 +104,34 @@ def run_ganforge_tutorial(seconds: float, data: str) -> float | None:
     return (len(ends) - SKIP_STEPS) * cfg.batch_size * cfg.n_dis / (ends[-1] - ends[SKIP_STEPS - 1])
 
 
-def side_by_side(seconds: float, data: str, threads: int, pairs: int, max_pairs: int) -> list[dict]:
-    """Pairs (notebook, then ganforge) until `pairs` of them ran on a quiet machine (CPU pressure
-    at most BUSY_PCT in both runs) or `max_pairs` were tried; every run is returned, `kept` saying
-    which count. Another process using a core can slow a two-thread loop of small operations
-    many times over, and not both loops alike: such a pair says nothing about the ratio."""
+def tutorial_name(amp: str) -> str:
+    return "ganforge tutorial" if amp == "off" else f"ganforge tutorial ({amp})"
+
+
+def side_by_side(seconds: float, data: str, threads: int, pairs: int, max_pairs: int,
+                 amps: tuple[str, ...] = ("off",)) -> list[dict]:
+    """Pairs (notebook, then ganforge with each of `amps`: a "pair" is then a group of
+    1 + len(amps) runs) until `pairs` of them ran on a quiet machine (CPU pressure at most
+    BUSY_PCT in every run) or `max_pairs` were tried; every run is returned, `kept` saying which
+    count. Another process using a core can slow a two-thread loop of small operations many
+    times over, and not both loops alike: such a pair says nothing about the ratio."""
     rows, kept = [], 0
     for i in range(max_pairs):
         if kept == pairs:
             break
         pair = []
-        for name in ("notebook", "ganforge tutorial"):
+        for name, amp in [("notebook", None), *((tutorial_name(a), a) for a in amps)]:
             peak = _common.row_yardstick(threads)
             with _common.PressureMeter() as pressure:
                 if name == "notebook":
                     rate = notebook_baseline.run_notebook(seconds=seconds, data=data, threads=threads,
                                                           skip_steps=SKIP_STEPS)
                 else:
-                    rate = run_ganforge_tutorial(seconds, data)
+                    rate = run_ganforge_tutorial(seconds, data, amp)
             pair.append({"pair": i + 1, "loop": name, "img_per_s": rate, "matmul_gflops": peak,
                          "pressure_pct": pressure.percent})
             shown = "too few steps" if rate is None else f"{rate:,.0f} img/s"
-            print(f"  pair {i + 1}: {name:17s} {shown:>14s}   (matmul yardstick {peak:.0f} GFLOP/s, "
+            print(f"  pair {i + 1}: {name:24s} {shown:>14s}   (matmul yardstick {peak:.0f} GFLOP/s, "
                   f"CPU pressure {_pct(pressure.percent)})", file=sys.stderr, flush=True)
         quiet = all(r["img_per_s"] is not None and (r["pressure_pct"] or 0) <= BUSY_PCT for r in pair)
         kept += quiet
@@ -257,14 +272,52 @@ def report(header: dict, command: str, ab: list[dict], flops: dict[str, float], 
     return "\n".join(lines) + "\n"
 
 
-def write_block(path: Path, block: str) -> None:
-    """Replace the results block of `path` (between the markers), keeping the prose around it."""
-    text = path.read_text() if path.exists() else "# Throughput\n\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block.rstrip("\n") + text[text.index(END) + len(END):]
-    else:
-        text = text + ("\n" if text else "") + block
-    path.write_text(text)
+# -- 3. bf16 autocast: the tutorial in float32 and in bf16 against the notebook ----------------
+AMP_BEGIN, AMP_END = "<!-- throughput-amp:begin -->", "<!-- throughput-amp:end -->"
+
+
+def tutorial_step_gflop(data: str) -> float:
+    """GFLOP of one tutorial-preset step (matmuls, counted on a real step)."""
+    cfg = preset("tutorial").replace(data=data, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, Path(tmp) / "run", progress=False)
+        trainer.step()
+        with FlopCounterMode(display=False) as counter:
+            trainer.step()
+    return counter.get_total_flops() / 1e9
+
+
+def amp_report(header: dict, command: str, ab: list[dict], amps: tuple[str, ...], step_gflop: float,
+               bf16_gflops: float) -> str:
+    """The side-by-side table with a tutorial run per amp setting, and each one's ratio to the
+    notebook (median over the groups) with the milliseconds per step that explain it."""
+    counted = [r for r in ab if r["kept"]] or [r for r in ab if r["img_per_s"] is not None]
+    groups: dict[int, dict[str, float]] = {}
+    for r in counted:
+        groups.setdefault(r["pair"], {})[r["loop"]] = r["img_per_s"]
+    images_per_step = preset("tutorial").batch_size * preset("tutorial").n_dis  # the notebook's batch too
+    lines = [AMP_BEGIN, f"Machine: {_common.header_line(header)}; bfloat16 matmul yardstick "
+             f"{bf16_gflops:.0f} GFLOP/s (same product in bfloat16).", "", "```", command, "```", "",
+             "| pair | loop | img/s | ms/step | matmul GFLOP/s (yardstick, just before) | CPU pressure | counted |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in ab:
+        rate = r["img_per_s"]
+        cells = ["too few steps", "—"] if rate is None else [f"{rate:,.0f}", f"{1e3 * images_per_step / rate:.1f}"]
+        lines.append(f"| {r['pair']} | {r['loop']} | " + " | ".join(cells) + f" | {r['matmul_gflops']:.0f} | "
+                     f"{_pct(r['pressure_pct'])} | {'yes' if r['kept'] else 'no (busy machine)'} |")
+    over = "quiet groups" if any(r["kept"] for r in ab) else "groups that finished, **none on a quiet machine**"
+    lines.append("")
+    for amp in amps:
+        name = tutorial_name(amp)
+        ratios = [g[name] / g["notebook"] for g in groups.values() if name in g and "notebook" in g]
+        if ratios:
+            lines.append(f"- **{name} / notebook: {statistics.median(ratios):.2f}×** (median over the {over}: "
+                         f"{', '.join(f'{x:.2f}×' for x in ratios)})")
+    peak = statistics.median(r["matmul_gflops"] for r in ab)
+    lines += [f"- tutorial step: {step_gflop:.2f} GFLOP of matmuls = {1e3 * step_gflop / peak:.1f} ms at the "
+              f"float32 yardstick ({peak:.0f} GFLOP/s, median of the rows), "
+              f"{1e3 * step_gflop / bf16_gflops:.1f} ms at the bfloat16 one ({bf16_gflops:.0f} GFLOP/s)", AMP_END]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -279,6 +332,11 @@ def main() -> None:
     ap.add_argument("--step-seconds", type=float, default=2.0,
                     help="length of each step and generation measurement [default: 2]")
     ap.add_argument("--all-nets", action="store_true", help="also time the other nets at default settings")
+    ap.add_argument("--amp", choices=("bf16",), help="only the side by side, with a third run per pair: the "
+                    "tutorial preset with this autocast (its ratio to the notebook beside the float32 one); "
+                    "writes its own block")
+    ap.add_argument("--compile-cache", action="store_true", help="only torch.compile's start-up with a cold and "
+                    "a warm cache and its steady steps/s (benchmarks/compile_cache.py); writes its own block")
     ap.add_argument("--out", type=Path, default=_common.ROOT / "benchmarks" / "THROUGHPUT.md",
                     help="markdown file whose results block is (re)written")
     args = ap.parse_args()
@@ -287,8 +345,20 @@ def main() -> None:
 
     header = _common.machine_header(threads)
     print(_common.header_line(header), file=sys.stderr, flush=True)
+    if args.compile_cache:
+        import compile_cache
+
+        print("torch.compile, cold and warm cache:", file=sys.stderr, flush=True)
+        rows = compile_cache.compile_cache(args.data, threads, args.step_seconds)
+        return _write(args.out, compile_cache.compile_report(header, command, rows),
+                      compile_cache.COMPILE_BEGIN, compile_cache.COMPILE_END)
     print("whole loop against whole loop:", file=sys.stderr, flush=True)
-    ab = side_by_side(args.seconds, args.data, threads, args.pairs, args.max_pairs or 2 * args.pairs)
+    amps = ("off", args.amp) if args.amp else ("off",)
+    ab = side_by_side(args.seconds, args.data, threads, args.pairs, args.max_pairs or 2 * args.pairs, amps)
+    if args.amp:
+        bf16_gflops = _common.matmul_gflops(threads, dtype=torch.bfloat16)
+        block = amp_report(header, command, ab, amps, tutorial_step_gflop(args.data), bf16_gflops)
+        return _write(args.out, block, AMP_BEGIN, AMP_END)
 
     default = preset("default").replace(data=args.data)
     configs = [("default preset", default), ("tutorial preset", preset("tutorial").replace(data=args.data))]
@@ -307,10 +377,13 @@ def main() -> None:
     flops = {"notebook": notebook_flops_per_image(),
              "tutorial": dict(steps)["tutorial preset"]["gflop_per_step"] * 1e9
              / (tutorial_cfg.batch_size * tutorial_cfg.n_dis)}
-    block = report(header, command, ab, flops, steps)
+    _write(args.out, report(header, command, ab, flops, steps), BEGIN, END)
+
+
+def _write(path: Path, block: str, begin: str, end: str) -> None:
     print(block)
-    write_block(args.out, block)
-    print(f"wrote {args.out}", file=sys.stderr)
+    _common.write_block(path, block, begin, end)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from ganforge.checkpoint import (
     save_checkpoint,
 )
 from ganforge.config import TrainConfig
+from ganforge.data.mnist import cache_dir
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
 from ganforge.files import atomic_write, write_json
@@ -58,6 +60,16 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> float:
     if cfg.epochs is not None:
         limits.append(math.ceil(cfg.epochs * per_epoch / cfg.n_dis))
     return min(limits)
+
+
+def compiler():
+    """torch.compile, with its kernel caches under $GANFORGE_DATA/inductor (default
+    ~/.cache/ganforge/inductor) unless TORCHINDUCTOR_CACHE_DIR names another place: torch's own
+    default, /tmp/torchinductor_$USER, is emptied at reboot on many systems, and a cold compile
+    of the default preset took 80 s against 6 s with the cache warm (benchmarks/THROUGHPUT.md),
+    so the cost should be paid once per machine."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
+    return torch.compile
 
 
 class Trainer:
@@ -127,7 +139,7 @@ class Trainer:
         # keeps the originals. The noise stream is shared by all ranks (see Game), so the one
         # state a checkpoint stores resumes any number of ranks.
         cfg, s = self.cfg, self.state
-        compiled = torch.compile if cfg.compile else (lambda m: m)
+        compiled = compiler() if cfg.compile else (lambda m: m)
         self.G_train, self.D_train = dist.wrap(compiled(s.G), self.device), dist.wrap(compiled(s.D), self.device)
         self.game = Game(self.G_train, self.D_train, cfg, s.noise_gen, self.rank, self.world)
         self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,

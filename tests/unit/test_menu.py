@@ -194,7 +194,7 @@ def test_compare_menu_ranks_by_fid_and_says_whether_the_default_wins(tmp_path):
 
     doc = tmp_path / "menu.md"
     doc.write_text(f"prose before\n{cm.BEGIN}\nold\n{cm.END}\nprose after\n")
-    cm.write_block(doc, text)
+    cm._common.write_block(doc, text, cm.BEGIN, cm.END)
     written = doc.read_text()
     assert written.startswith("prose before\n") and written.endswith("prose after\n")
     assert "\nold\n" not in written and written.count(cm.BEGIN) == 1

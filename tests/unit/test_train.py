@@ -124,3 +124,21 @@ def test_conditional_on_flat_folder_is_an_error(tmp_path, tiny_config):
         Image.new("L", (28, 28), 30 * i).save(tmp_path / f"{i}.png")
     with pytest.raises(GanforgeError, match="--unconditional"):
         train(tiny_config.replace(data=str(tmp_path)), tmp_path / "run", progress=False)
+
+
+def test_compile_keeps_its_kernel_cache_under_ganforge_data(tiny_config, tmp_path, monkeypatch):
+    # torch's default (/tmp/torchinductor_$USER) is emptied at reboot: a cold compile costs a
+    # minute or more, so --compile caches where ganforge keeps its data (conftest: a tmp dir).
+    from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
+
+    from ganforge.data.mnist import cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    Trainer(tiny_config.replace(compile=True), tmp_path / "a", progress=False)  # compiles lazily: no step
+    assert inductor_cache_dir() == str(cache_dir() / "inductor")
+    assert cache_dir().is_relative_to(tmp_path.parent)  # never the user's own cache in a test
+
+    mine = tmp_path / "mine"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(mine))
+    Trainer(tiny_config.replace(compile=True), tmp_path / "b", progress=False)
+    assert inductor_cache_dir() == str(mine)  # the user's choice wins
