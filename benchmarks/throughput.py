@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import shlex
 import statistics
@@ -58,6 +59,7 @@ import _common  # noqa: E402  (puts the repository root first on sys.path)
 import notebook_baseline  # noqa: E402
 
 from ganforge.config import IMAGE_NETS, preset  # noqa: E402
+from ganforge.generator import for_inference  # noqa: E402
 from ganforge.training import Trainer, train  # noqa: E402
 
 BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
@@ -169,7 +171,7 @@ def step_and_generation(cfg, seconds: float, threads: int) -> dict:
                 trainer.step()
                 steps += 1
         dt = time.perf_counter() - t0
-        G = trainer.state.sampler.eval()
+        G = for_inference(copy.deepcopy(trainer.state.sampler), trainer.cfg.model, "cpu")  # as loaded for use
         k = trainer.cfg.model.num_classes
         with torch.no_grad():
             z = torch.randn(GEN_BATCH, cfg.model.z_dim)

@@ -55,3 +55,16 @@ def test_write_each_format(tiny_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["7_0.png", "7_1.png", "7_2.png"]
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "d" / "7_1.png")),
                                   gan.sample(3, labels=7, seed=0)[1, 0].numpy())
+
+
+def test_loaded_conv_generator_runs_channels_last_with_the_same_images():
+    # The shipped dcgan model: loaded channels-last for speed, its images match the plain layout.
+    gan = ganforge.load("pretrained")
+    conv = next(m for m in gan.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    z, labels = gan.noise(64, seed=3), torch.arange(64) % 10
+    plain = gan.generator.__class__(gan.model)
+    plain.load_state_dict(gan.generator.state_dict())
+    with torch.no_grad():
+        expected = plain.eval()(z, labels)
+    torch.testing.assert_close(gan.generate(z, labels), expected, atol=1e-5, rtol=1e-4)
