@@ -77,6 +77,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     n_dis: int = 1  # D updates per G update
     ema: float = 0.995  # decay of G_ema; 0 turns it off
+    ema_rampup: float = 0.0  # > 0: G_ema's half-life at most this share of the steps so far
     r1: float = 0.0  # R1 penalty weight gamma; 0 turns it off
     r1_every: int = 16  # lazy regularisation: R1 on every r1_every-th D step (StyleGAN2)
     diversity: float = 0.0  # weight of MSGAN's mode-seeking term in G's loss (losses.mode_seeking)
@@ -332,6 +333,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _positive_int("n_dis", cfg.n_dis)
     _finite("ema", cfg.ema, 0, 1)
     _require(cfg.ema < 1, f"ema must be below 1; 0 turns it off (got {cfg.ema!r})")
+    _finite("ema_rampup", cfg.ema_rampup, 0, 1)
     _finite("r1", cfg.r1, 0, 1e6)
     _positive_int("r1_every", cfg.r1_every)
     _finite("diversity", cfg.diversity, 0, 1e3)

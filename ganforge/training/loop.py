@@ -39,7 +39,7 @@ from ganforge.training import init_from
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
-from ganforge.training.state import build_state, check_config_file, ema_update, resolve
+from ganforge.training.state import build_state, check_config_file, ema_decay, ema_update, resolve
 from ganforge.training.tensorboard import TensorBoardLog
 
 log = logging.getLogger("ganforge")
@@ -216,7 +216,7 @@ class Trainer:
         loss_g.backward()
         s.opt_g.step()
         if s.G_ema is not None:
-            ema_update(s.G_ema, s.G, cfg.ema)
+            ema_update(s.G_ema, s.G, ema_decay(cfg.ema, cfg.ema_rampup, s.step))
         s.step += 1
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **stats}
 

@@ -101,6 +101,15 @@ def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim
         return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 
+def ema_decay(decay: float, rampup: float, step: int) -> float:
+    """G_ema's decay at `step`: `decay`, or with rampup > 0 less while the run is young, so that
+    the average's half-life is at most `rampup` times the steps so far (StyleGAN2-ADA's
+    ema_rampup): early G_ema then follows G instead of remembering the first, bad, generators."""
+    if rampup <= 0:
+        return decay
+    return min(decay, 0.5 ** (1 / max(rampup * step, 1e-8)))
+
+
 @torch.no_grad()
 def ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
     """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers (BN statistics) copied."""

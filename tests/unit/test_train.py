@@ -1,3 +1,4 @@
+import math
 import json
 
 import pytest
@@ -142,3 +143,15 @@ def test_compile_keeps_its_kernel_cache_under_ganforge_data(tiny_config, tmp_pat
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(mine))
     Trainer(tiny_config.replace(compile=True), tmp_path / "b", progress=False)
     assert inductor_cache_dir() == str(mine)  # the user's choice wins
+
+
+def test_ema_rampup_caps_the_half_life_at_a_share_of_the_steps():
+    from ganforge.training.state import ema_decay
+
+    assert ema_decay(0.995, 0.0, 10) == 0.995  # off: the fixed decay from the first step
+    assert ema_decay(0.999, 0.05, 0) == 0.0  # step 0: G_ema is a copy of G
+    # At step 1000 the half-life may be 50 steps: decay 0.5 ** (1 / 50)
+    assert abs(ema_decay(0.999, 0.05, 1000) - 0.5 ** (1 / 50)) < 1e-12
+    assert ema_decay(0.999, 0.05, 10**6) == 0.999  # old runs: the configured decay
+    half_life = math.log(0.5) / math.log(ema_decay(0.9999, 0.1, 400))
+    assert 39.9 < half_life < 40.1
