@@ -1,0 +1,103 @@
+"""The diversity ablations of issue 13: variants of the `default` preset trained for the same number
+of steps on full MNIST, each scored on 10,000 samples (1,000 per class) at noise scale 1.0 and 1.2.
+
+    python benchmarks/recall_ablation.py [--data mnist] [--steps 5000] [--parallel 2] [--only 1,3]
+
+Steps, not minutes: on a shared machine the step rate moves with the load, and quality per image
+seen is what a variant changes (its speed is measured apart, in THROUGHPUT.md). Noise scale 1.2
+(z drawn from N(0, 1.2^2 I)) widens what G makes: it trades precision for recall along the model's
+own precision-recall frontier, so a variant that only moves along that frontier shows it here,
+while a better model moves the frontier (precision + recall at both scales). docs/tuning.md
+holds the recorded table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
+
+SCALES = (1.0, 1.2)
+VARIANTS = {
+    "default (dcgan w32, hinge, projection, lr 4e-4, batch 32, EMA 0.995)": [],
+    "R1 0.2 (every 16 D steps)": ["--r1", "0.2"],
+    "D width 64 (G 32)": ["--d-width", "64"],
+    "G width 48, D width 32": ["--width", "48", "--d-width", "32"],
+    "z_dim 128": ["--z-dim", "128"],
+    "mode-seeking 1.0": ["--diversity", "1"],
+    "mode-seeking 0.1": ["--diversity", "0.1"],
+    "EMA 0.999, ramp-up 0.05": ["--ema", "0.999", "--ema-rampup", "0.05"],
+    "bf16 autocast": ["--amp", "bf16"],
+}
+# Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
+SCORE = """
+import json, sys, torch
+import ganforge
+from ganforge.metrics.registry import evaluate_samples
+gan = ganforge.load(sys.argv[1])
+labels = torch.arange(gan.num_classes).repeat_interleave(1000)
+for scale in json.loads(sys.argv[2]):
+    r = evaluate_samples(gan.images(gan.noise(len(labels), seed=123) * scale, labels), labels)
+    print(json.dumps({"scale": scale, **{k: r[k] for k in ("fid", "precision", "recall", "class_accuracy")}}))
+"""
+
+
+def python(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], env=_common.subprocess_env(1),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p: subprocess.Popen, what: str) -> str:
+    out, err = p.communicate()
+    if p.returncode:
+        sys.exit(f"{what} failed: {(err.strip().splitlines() or ['?'])[-1]}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common.add_data_arg(ap)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--only", help="Comma-separated variant numbers (1-based) to run.")
+    args = ap.parse_args()
+    chosen = list(VARIANTS.items())
+    if args.only:
+        chosen = [chosen[int(i) - 1] for i in args.only.split(",")]
+    header = _common.machine_header(1)
+    print(_common.header_line(header), flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(0, len(chosen), args.parallel):
+            batch = chosen[i:i + args.parallel]
+            peak = _common.row_yardstick(1)
+            runs = [str(Path(tmp) / str(i + j)) for j in range(len(batch))]
+            procs = [python("-m", "ganforge", "train", "--data", args.data, "--steps", str(args.steps),
+                            "--minutes", "100000", "--eval-every", "0", "--quiet", "--out", run, *extra)
+                     for run, (_, extra) in zip(runs, batch)]
+            for p in procs:
+                finish(p, "training")
+            for run, (name, _) in zip(runs, batch):
+                scores = [json.loads(line) for line in finish(python("-c", SCORE, run, json.dumps(SCALES)),
+                                                              "scoring").splitlines() if line.startswith("{")]
+                rows.append((name, scores, peak))
+                print(name, scores, f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
+    command = " ".join(["python benchmarks/recall_ablation.py", *sys.argv[1:]])
+    print(f"Machine: {_common.header_line(header)}. Command: `{command}`.")
+    print("| variant | FID[digits] ↓ | class accuracy ↑ | precision ↑ | recall ↑ | P + R | at noise x1.2: P / R "
+          "| matmul GFLOP/s (1 thread) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (one, wide), peak in rows:
+        print(f"| {name} | {one['fid']:.3f} | {one['class_accuracy']:.3f} | {one['precision']:.3f} "
+              f"| {one['recall']:.3f} | {one['precision'] + one['recall']:.3f} "
+              f"| {wide['precision']:.3f} / {wide['recall']:.3f} | {peak:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
