@@ -80,6 +80,24 @@ def device_for(name: str) -> torch.device:
     return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: a CUDA GPU with bf16 support, or a CPU whose
+    oneDNN has bf16 kernels (AVX512-BF16 or AMX). Elsewhere bf16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without oneDNN, or one that lacks the probe
+            return False
+    return False
+
+
+def uses_bf16(amp: str, device: torch.device) -> bool:
+    """Whether the training step autocasts to bfloat16 under the config's `amp` on `device`."""
+    return amp == "bf16" or (amp == "auto" and native_bf16(device))
+
+
 def mps_available() -> bool:
     return torch.backends.mps.is_available()
 

@@ -86,7 +86,8 @@ def _ops(value: str | None):
 @click.option("--device", type=click.Choice(DEVICES))
 @click.option("--backend", type=click.Choice(BACKENDS), help="torch.distributed backend under torchrun.")
 @click.option("--sync-bn/--no-sync-bn", default=None, help="BatchNorm statistics over all ranks' batches.")
-@click.option("--amp", type=click.Choice(AMPS), help="bf16: mixed-precision forward passes.")
+@click.option("--amp", type=click.Choice(AMPS), help="bf16: mixed-precision forward passes; auto (the "
+              "default): bf16 where the CPU or GPU computes it natively, else off.")
 @click.option("--compile/--no-compile", default=None, help="torch.compile G and D.")
 @click.option("--steps", type=int, help="Budget in G steps.")
 @click.option("--epochs", type=float, help="Budget in passes over the data.")

@@ -143,7 +143,7 @@ class Trainer:
         self.G_train, self.D_train = dist.wrap(compiled(s.G), self.device), dist.wrap(compiled(s.D), self.device)
         self.game = Game(self.G_train, self.D_train, cfg, s.noise_gen, self.rank, self.world)
         self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
-                                          enabled=cfg.amp == "bf16")
+                                          enabled=dist.uses_bf16(cfg.amp, self.device))
 
     # -- files (rank 0 writes) -------------------------------------------------------------------
     def write_config(self) -> None:

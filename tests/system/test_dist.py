@@ -166,7 +166,7 @@ def test_global_batch_must_split_evenly(tiny_config, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("field, value, message", [
     ("backend", "mpi", "backend must be one of auto, gloo, nccl"),
-    ("amp", "fp16", "amp must be one of off, bf16"),
+    ("amp", "fp16", "amp must be one of auto, off, bf16"),
     ("sync_bn", "yes", "sync_bn must be true or false"),
     ("compile", 1, "compile must be true or false"),
 ])

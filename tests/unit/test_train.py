@@ -155,3 +155,19 @@ def test_ema_rampup_caps_the_half_life_at_a_share_of_the_steps():
     assert ema_decay(0.999, 0.05, 10**6) == 0.999  # old runs: the configured decay
     half_life = math.log(0.5) / math.log(ema_decay(0.9999, 0.1, 400))
     assert 39.9 < half_life < 40.1
+
+
+def test_amp_auto_uses_bf16_only_where_the_device_has_it(monkeypatch, tiny_config, tmp_path):
+    from ganforge import dist
+    from ganforge.training import Trainer
+
+    cpu = torch.device("cpu")
+    assert dist.uses_bf16("bf16", cpu) and not dist.uses_bf16("off", cpu)
+    assert not dist.uses_bf16("auto", torch.device("mps"))
+    for native in (True, False):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        assert dist.uses_bf16("auto", cpu) is native
+        trainer = Trainer(tiny_config.replace(amp="auto"), tmp_path / f"run{native}", progress=False)
+        with trainer.autocast():
+            fake = trainer.state.G(torch.randn(2, tiny_config.model.z_dim), torch.tensor([0, 1]))
+        assert (fake.dtype == torch.bfloat16) is native
