@@ -162,17 +162,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps).
     "default": {},
     # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
-    # themselves, see `preset_for`): the small MLP pair of nets/toy.py, 8000 steps (under a
-    # minute on one CPU thread). Chosen by measurement (docs/lab.md, benchmarks/lab_targets.py):
-    # without R1, G oscillates between modes and G_ema averages it into the space between them
-    # (ring8: 0 of 8 modes on a mode); a light lazy R1 (gamma 0.05 every 4th D step) lets the
-    # game settle, and G_ema 0.999 then puts 90-95% of the ring's samples on a mode (0.9995 lags
-    # too far behind). lr 2e-3 over 1e-3: grid25's share on a mode 82% vs 44% in 8000 steps;
-    # width 256 was slower and no better. Hinge and LSGAN found fewer ring modes than BCE.
-    "toy": dict(net="toy", width=128, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
-                loss="bce", batch_size=256, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999), ema=0.999,
-                r1=0.05, r1_every=4, amp="off", steps=8000,  # amp off: the lab figures are float32 ones
-                minutes=None, log_every=100, sample_every=1000,
+    # themselves, see `preset_for`): the small MLP pair of nets/toy.py at width 96, 8000 steps
+    # (50-55 s on one loaded CPU thread). Chosen by measurement (docs/lab.md, "How the preset was
+    # chosen"): without R1, G oscillates between modes and G_ema averages it into the space between
+    # them (ring8: 0 of 8 modes on a mode); lazy R1 every 4th D step lets the game settle, gamma 0.2
+    # over 0.05 (grid25's worst seed: 86% vs 63% on a mode at 6000 steps). G itself stays spread
+    # (50-85% on a mode), so G_ema carries the share; a fixed 0.999 lags the early, moving G (ring8:
+    # 31% at 5000 steps, which sank runs cut short by the wall clock), while 0.9995 with ema_rampup
+    # 0.05 (half-life at most 5% of the steps so far) gives 90%+ from 5000 steps on. Width 128 did
+    # not fit 7000 steps in 60 s; width 64 fitted 12000 but left a grid25 seed at 72%. lr 2e-3
+    # over 1e-3 (grid25 82% vs 44% in 8000 steps); hinge and LSGAN found fewer ring modes than BCE.
+    # Float32 (amp off): these figures were measured in float32.
+    "toy": dict(net="toy", width=96, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
+                loss="bce", batch_size=256, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999), ema=0.9995,
+                ema_rampup=0.05, r1=0.2, r1_every=4, amp="off", steps=8000, minutes=None, log_every=100,
+                sample_every=1000,
                 checkpoint_every=2000, eval_every=1000),
 }
 # The model half of the toy preset: 2-D data takes it whatever preset supplies the game.
