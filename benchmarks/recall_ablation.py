@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however
 import _common  # noqa: E402  (puts the repository root first on sys.path)
 
 SCALES = (1.0, 1.2)
+BASE = ["--amp", "off"]  # the rows compare with float32 steps; a variant's own --amp comes later and wins
 VARIANTS = {
-    "default (dcgan w32, hinge, projection, lr 4e-4, batch 32, EMA 0.995)": [],
+    "default (dcgan w32, hinge, projection, lr 4e-4, batch 32, EMA 0.995), float32": [],
     "R1 0.2 (every 16 D steps)": ["--r1", "0.2"],
     "D width 64 (G 32)": ["--d-width", "64"],
     "G width 48, D width 32": ["--width", "48", "--d-width", "32"],
@@ -34,6 +35,8 @@ VARIANTS = {
     "mode-seeking 0.1": ["--diversity", "0.1"],
     "EMA 0.999, ramp-up 0.05": ["--ema", "0.999", "--ema-rampup", "0.05"],
     "bf16 autocast": ["--amp", "bf16"],
+    "bf16 autocast, seed 1 (run-to-run spread)": ["--amp", "bf16", "--seed", "1"],
+    "bf16 autocast and mode-seeking 0.1": ["--amp", "bf16", "--diversity", "0.1"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """
@@ -79,7 +82,7 @@ def main() -> None:
             peak = _common.row_yardstick(1)
             runs = [str(Path(tmp) / str(i + j)) for j in range(len(batch))]
             procs = [python("-m", "ganforge", "train", "--data", args.data, "--steps", str(args.steps),
-                            "--minutes", "100000", "--eval-every", "0", "--quiet", "--out", run, *extra)
+                            "--minutes", "100000", "--eval-every", "0", "--quiet", "--out", run, *BASE, *extra)
                      for run, (_, extra) in zip(runs, batch)]
             for p in procs:
                 finish(p, "training")
