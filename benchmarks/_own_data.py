@@ -63,7 +63,8 @@ def upsample(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return resize(images, resolution)
 
 
-def colour_digits(images: torch.Tensor, seed: int = 0, resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def colour_digits(images: torch.Tensor, seed: int = 0,
+                  resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Grey digits (N, 1, 28, 28) -> uint8 (N, 3, R, R) coloured digits, with their foreground and
     background colours as float (N, 3) in 0..1."""
     gen = torch.Generator().manual_seed(seed)
