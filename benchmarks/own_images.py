@@ -159,8 +159,9 @@ def part_finetune(a, work: Path, images, labels) -> list[str]:
 
 
 def plot_curves(series: dict, title: str, xlabel: str, ylabel: str, path: Path, level: float | None = None,
-                extra: dict | None = None, extra_label: str = "") -> None:
-    """Named (x, y) curves on one axis, and `extra` curves on a second panel beside it."""
+                extra: dict | None = None, extra_label: str = "", log_y: bool = False) -> None:
+    """Named (x, y) curves on one axis (log-scaled with `log_y`), and `extra` curves on a second
+    panel beside it."""
     fig = new_figure(11 if extra else 7, 4)
     axes = fig.subplots(1, 2 if extra else 1)
     axes = list(axes) if extra else [axes]
@@ -171,6 +172,8 @@ def plot_curves(series: dict, title: str, xlabel: str, ylabel: str, path: Path, 
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(loc="best")
+    if log_y:
+        axes[0].set_yscale("log")
     if level is not None:
         axes[0].axhline(level, color="grey", linestyle="--", linewidth=1)
     axes[0].set_title(title)
@@ -200,7 +203,7 @@ def part_smalldata(a, work: Path, images, labels) -> list[str]:
             arms[name]["p"] = ada_p(run)
     times, ps = arms["--augment ada"]["p"]
     plot_curves(curves, "FID (digit features), 2,000 samples per checkpoint", "training seconds", "FID",
-                a.out.parent / "own_images_ada.png", extra={"ADA p": (times, ps)}, extra_label="p")
+                a.out.parent / "own_images_ada.png", extra={"ADA p": (times, ps)}, extra_label="p", log_y=True)
     lines = [f"500 images (50 per class), {a.small_minutes:g} minutes each; {a.samples:,} samples at the end.", "",
              "| run | steps | FID ↓ | recall ↑ | precision ↑ | class accuracy ↑ |", "|---|---|---|---|---|---|"]
     for n, r in arms.items():
