@@ -2,8 +2,8 @@
 scored with the bundled digit evaluator. Four parts, each recorded in its own block of
 benchmarks/RESULTS.md (between `<!-- own_images:PART:begin/end -->`), so one can be rerun alone:
 
-    python benchmarks/own_images.py --parts finetune,smalldata,colour,res64 [--data MNIST_DIR]
-                                    [--threads 1] [--keep DIR]
+    python benchmarks/own_images.py --parts finetune,smalldata,colour,res64tune,res64
+                                    [--data MNIST_DIR] [--threads 1] [--keep DIR]
 
 - finetune: a model of digits 0-4 (all of MNIST's) fine-tuned with --init-from on 5-9 (100 per
   class) against training from scratch on the same 500 images; class accuracy against seconds.
@@ -11,8 +11,9 @@ benchmarks/RESULTS.md (between `<!-- own_images:PART:begin/end -->`), so one can
   ADA's p over time (own_images_ada.png).
 - colour: coloured 32x32 digits (benchmarks/_own_data.py says how they are made and read);
   digit accuracy of the generated images' luminance and the colour distance to the data's.
-- res64: digits upsampled to 64x64, 2000 per class; generated digits scored at 28x28.
-  --res64-args gives the run's settings beyond the folder defaults.
+- res64tune: short runs of --res64-variants at 64 px (below), recorded in docs/tuning.md.
+- res64: digits upsampled to 64x64, 2000 per class, --res64-minutes; generated digits scored at
+  28x28. --res64-args gives the run's settings beyond the folder defaults.
 
 Training runs in child processes (`python -m ganforge train`, OMP_NUM_THREADS=--threads), one at
 a time; seconds are the training loop's own (`elapsed_s` of the checkpoints: no start-up, no data
@@ -363,10 +364,11 @@ def main(argv: list[str] | None = None) -> None:
             header = _common.header_line(_common.machine_header(a.threads))
             started = time.strftime("%H:%M", time.gmtime())
             lines = globals()[f"part_{part}"](a, root / part, images, labels)
-            write_block(a.tuning_out if part == "res64tune" else a.out, part,
+            out = a.tuning_out if part == "res64tune" else a.out
+            write_block(out, part,
                         [f"- Command: `{command}` (part {part}, {DATE} {started} UTC)",
                          f"- Machine at the start: {header}", "", *lines])
-            print(f"wrote part {part} to {a.out}", file=sys.stderr, flush=True)
+            print(f"wrote part {part} to {out}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
