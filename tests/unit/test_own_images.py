@@ -45,7 +45,9 @@ def test_fg_bg_colours_recover_the_drawn_colours(od, digits):
     rgb, fg, bg = od.colour_digits(digits[0][:50], seed=1)
     fg_seen, bg_seen = od.fg_bg_colours(rgb)
     torch.testing.assert_close(bg_seen, bg, atol=0.02, rtol=0)  # the background is flat
-    torch.testing.assert_close(fg_seen, fg, atol=0.2, rtol=0)  # strokes have anti-aliased edges
+    # Stroke pixels include anti-aliased edges (half background): the mean is pulled towards bg.
+    error = (fg_seen - fg).abs()
+    assert float(error.median()) < 0.1 and float(error.max()) < 0.3, error.max()
 
 
 def test_colour_distance_is_zero_for_the_same_colours_and_one_for_disjoint_ones(od):
