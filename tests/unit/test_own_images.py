@@ -64,3 +64,11 @@ def test_write_folder_is_read_back_by_ganforge_with_the_digit_names(od, digits, 
     ds = load_dataset(str(od.write_folder(tmp_path / "f", images[idx], labels[idx])))
     assert ds.class_names == ["3", "7"] and len(ds) == 8
     torch.testing.assert_close(od.digit_labels(ds.class_names, ds.labels), labels[idx].sort().values)
+
+
+def test_lanczos_28_undoes_the_64px_upsampling_closely(od, digits):
+    images = digits[0][:20]
+    back = od.lanczos_28(od.upsample(images, 64))
+    assert back.shape == images.shape and back.dtype == torch.uint8
+    error = (back.float() - images.float()).abs().mean()
+    assert 0 < float(error) < 8, error  # a few grey levels of 255 on average: strokes keep their width
