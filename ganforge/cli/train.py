@@ -52,7 +52,8 @@ def _ops(value: str | None):
 @click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
 @click.option("--d-width", type=int, help="D's width, when it should differ from G's (--width).")
 @click.option("--resolution", type=int, help="Image side: 28 (default; the digit nets), or 8, 16, 32, 64, "
-              "128 for dcgan/resnet (one block per octave); mlp takes any multiple of 4 in 8..128.")
+              "128 for dcgan/resnet (one block per octave; at 64 the default preset's dcgan takes width 16); "
+              "mlp takes any multiple of 4 in 8..128.")
 @click.option("--batch-size", type=int)
 @click.option("--lr-g", type=float)
 @click.option("--lr-d", type=float)

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from ganforge import dist
 from ganforge.checkpoint import stored_config
-from ganforge.config import TrainConfig, changes_from_options, override, preset_for
+from ganforge.config import TrainConfig, at_resolution, changes_from_options, override, preset_for
 from ganforge.data import is_points
 from ganforge.errors import GanforgeError
 from ganforge.rundir import RunDir
@@ -39,7 +39,10 @@ def configure(options: dict[str, Any], out: str | Path | None = None, preset_nam
         points = is_points(changes.get("data"))  # 2-D points take the toy model (config.preset_for)
         shown = "toy" if points and name == DEFAULT_PRESET else name
         run = Path(out) if out is not None else Path("runs") / f"{shown}-{time.strftime('%Y%m%d-%H%M%S')}"
-        return override(preset_for(name, points), changes), run
+        cfg = preset_for(name, points)
+        if name == DEFAULT_PRESET and not points:  # the default preset follows the side (config.RESOLUTION_DEFAULTS)
+            cfg = at_resolution(cfg, changes)
+        return override(cfg, changes), run
     if preset_name is not None:
         raise GanforgeError("--preset cannot change when resuming; give only --resume RUN and a budget")
     if out is not None and Path(out).resolve() != Path(resume).resolve():

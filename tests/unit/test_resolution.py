@@ -15,7 +15,7 @@ from PIL import Image
 import ganforge
 from ganforge.checkpoint import check_weights, load_checkpoint, unprefixed
 from ganforge.cli import cli
-from ganforge.config import CONV_RESOLUTIONS, ModelConfig, preset, validate
+from ganforge.config import CONV_RESOLUTIONS, PRESETS, ModelConfig, preset, validate
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.nets.common import MAX_DOUBLINGS
@@ -189,3 +189,18 @@ def test_a_checkpoint_of_the_old_64px_layout_is_refused_naming_the_layout_change
     digits = ModelConfig(net="dcgan", width=8, z_dim=8, num_classes=0, conditioning="input")
     with pytest.raises(GanforgeError, match="damaged or was edited$"):
         check_weights(digits, {}, tmp_path / "damaged.safetensors")
+
+
+def test_the_default_preset_takes_width_16_for_a_64px_dcgan_unless_told_otherwise():
+    """At 64 px the width-32 DCGAN draws no digit in minutes on a CPU (docs/tuning.md, "64 px")."""
+    from ganforge.training.api import configure
+
+    def width(options: dict, preset_name: str | None = None) -> int:
+        return configure(options, "unused", preset_name)[0].model.width
+
+    assert width({"resolution": 64}) == 16
+    assert width({"resolution": 64, "net": "dcgan"}) == 16
+    assert width({"resolution": 64, "width": 32}) == 32  # the user's own value wins
+    assert width({"resolution": 64, "net": "resnet"}) == preset("default").model.width  # another net: untouched
+    assert width({"resolution": 32}) == width({}) == preset("default").model.width  # other sides: untouched
+    assert width({"resolution": 64}, "tutorial") == PRESETS["tutorial"]["width"]  # other presets: untouched

@@ -1,0 +1,74 @@
+"""benchmarks/own_images.py's data and measures (benchmarks/_own_data.py), without training: the
+coloured digits keep their digit in luminance, `digit_view` reads it back white on black whichever
+colour is brighter, and the colour distance is 0 for the same colours and large for others."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.data import load_dataset
+from ganforge.metrics.registry import evaluate_samples
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def od():
+    spec = importlib.util.spec_from_file_location("_own_data", BENCHMARKS / "_own_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def digits(tiny_digits, od):
+    return od.mnist(tiny_digits)
+
+
+def test_coloured_digits_keep_their_contrast_and_read_back_as_the_digit(od, digits):
+    images, labels = digits
+    rgb, fg, bg = od.colour_digits(images, seed=0)
+    assert rgb.shape == (len(images), 3, 32, 32) and rgb.dtype == torch.uint8
+    assert float(((fg - bg) @ od.LUMA).abs().min()) >= od.MIN_CONTRAST
+    assert bool((((fg - bg) @ od.LUMA) > 0).any()) and bool((((fg - bg) @ od.LUMA) < 0).any())  # both polarities
+    view = od.digit_view(rgb)
+    grey = evaluate_samples(images, labels, metrics=["class_accuracy"])["class_accuracy"]
+    read = evaluate_samples(view, labels, metrics=["class_accuracy"])["class_accuracy"]
+    assert grey - 0.05 <= read <= grey + 0.05, (grey, read)  # colouring and reading back lose ~nothing
+
+
+def test_fg_bg_colours_recover_the_drawn_colours(od, digits):
+    rgb, fg, bg = od.colour_digits(digits[0][:50], seed=1)
+    fg_seen, bg_seen = od.fg_bg_colours(rgb)
+    torch.testing.assert_close(bg_seen, bg, atol=0.02, rtol=0)  # the background is flat
+    # Stroke pixels include anti-aliased edges (half background): the mean is pulled towards bg.
+    error = (fg_seen - fg).abs()
+    assert float(error.median()) < 0.1 and float(error.max()) < 0.3, error.max()
+
+
+def test_colour_distance_is_zero_for_the_same_colours_and_one_for_disjoint_ones(od):
+    colours = torch.rand(500, 3, generator=torch.Generator().manual_seed(0))
+    assert od.colour_distance(colours, colours) == pytest.approx(0.0, abs=1e-9)
+    dark, light = colours * 0.2, 0.8 + colours * 0.2
+    assert od.colour_distance(dark, light) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_write_folder_is_read_back_by_ganforge_with_the_digit_names(od, digits, tmp_path):
+    images, labels = digits
+    idx = od.pick(labels, [3, 7], 4)
+    assert idx.shape == (8,) and set(labels[idx].tolist()) == {3, 7}
+    ds = load_dataset(str(od.write_folder(tmp_path / "f", images[idx], labels[idx])))
+    assert ds.class_names == ["3", "7"] and len(ds) == 8
+    torch.testing.assert_close(od.digit_labels(ds.class_names, ds.labels), labels[idx].sort().values)
+
+
+def test_lanczos_28_undoes_the_64px_upsampling_closely(od, digits):
+    images = digits[0][:20]
+    back = od.lanczos_28(od.upsample(images, 64))
+    assert back.shape == images.shape and back.dtype == torch.uint8
+    error = (back.float() - images.float()).abs().mean()
+    assert 0 < float(error) < 8, error  # a few grey levels of 255 on average: strokes keep their width
