@@ -159,31 +159,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (docs/tuning.md): the conv pair over the MLP (smooth strokes, no pixel speckle), hinge over
     # BCE, projection over input and ACGAN conditioning (ACGAN loses diversity), no spectral norm,
     # betas (0.5, 0.999) over (0, 0.9), lr 4e-4 over 2e-4, batch 32 over 64 and 128, width 32 over
-    # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps).
+    # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps);
+    # round two (docs/tuning.md): bf16 where native (amp auto), the same quality per step, faster.
     "default": {},
     # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
-    # themselves, see `preset_for`): the small MLP pair of nets/toy.py at width 96, 8000 steps
-    # (50-55 s on one loaded CPU thread). Chosen by measurement (docs/lab.md, "How the preset was
-    # chosen"): without R1, G oscillates between modes and G_ema averages it into the space between
-    # them (ring8: 0 of 8 modes on a mode); lazy R1 every 4th D step lets the game settle, gamma 0.2
-    # over 0.05 (grid25's worst seed: 86% vs 63% on a mode at 6000 steps). G itself stays spread
-    # (50-85% on a mode), so G_ema carries the share; a fixed 0.999 lags the early, moving G (ring8:
-    # 31% at 5000 steps, which sank runs cut short by the wall clock), while 0.9995 with ema_rampup
-    # 0.05 (half-life at most 5% of the steps so far) gives 90%+ from 5000 steps on. Width 128 did
-    # not fit 7000 steps in 60 s; width 64 fitted 12000 but left a grid25 seed at 72%. lr 2e-3
-    # over 1e-3 (grid25 82% vs 44% in 8000 steps); hinge and LSGAN found fewer ring modes than BCE.
-    # Float32 (amp off): these figures were measured in float32.
+    # themselves, see `preset_for`): the small MLP pair of nets/toy.py, 8000 steps in under a minute
+    # on one CPU thread. Chosen by measurement (docs/lab.md, "How the preset was chosen"): lazy R1
+    # settles the oscillation between modes, and G_ema 0.9995 with ema_rampup 0.05 puts the samples
+    # on the modes without lagging early on. Float32: the lab's figures were measured in float32.
     "toy": dict(net="toy", width=96, z_dim=16, num_classes=0, conditioning="input", spectral_norm=False,
                 loss="bce", batch_size=256, lr_g=2e-3, lr_d=2e-3, betas=(0.5, 0.999), ema=0.9995,
                 ema_rampup=0.05, r1=0.2, r1_every=4, amp="off", steps=8000, minutes=None, log_every=100,
-                sample_every=1000,
-                checkpoint_every=2000, eval_every=1000),
+                sample_every=1000, checkpoint_every=2000, eval_every=1000),
 }
-# The default preset at sides where its 28 px choices lose, for the net it would use there: (net,
-# resolution) -> fields. `at_resolution` applies them under the user's own settings. Measured at
-# equal wall clock (docs/tuning.md, "64 px"): at 64 px the width-32 DCGAN makes 1.4 steps/s on one
-# CPU thread and draws no digit in 2.5 minutes (class accuracy 0.10); width 16 makes 4 steps/s and
-# reaches 0.89.
+# The default preset at sides where its 28 px choices lose: (net, resolution) -> fields, applied
+# under the user's own settings by `at_resolution`. Measured at equal wall clock (docs/tuning.md,
+# "64 px"): at 64 px width 32 draws no digit in 2.5 minutes on one thread, width 16 reaches 0.89.
 RESOLUTION_DEFAULTS: dict[tuple[str, int], dict[str, Any]] = {("dcgan", 64): {"width": 16}}
 # The model half of the toy preset: 2-D data takes it whatever preset supplies the game.
 TOY_MODEL = ("net", "width", "z_dim", "num_classes", "conditioning", "spectral_norm")
@@ -301,11 +292,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.net in NETS, f"net must be one of {', '.join(NETS)} (got {m.net!r})")
     _positive_int("z_dim", m.z_dim)
     _require(m.z_dim <= 4096, f"z_dim must be at most 4096 (got {m.z_dim})")
-    for name in ("width", "d_width"):
-        value = getattr(m, name)
-        if value is not None or name == "width":
-            _positive_int(name, value)
-            _require(value <= 4096, f"{name} must be at most 4096 (got {value})")
+    for name, value in (("width", m.width), ("d_width", m.d_width if m.d_width is not None else 1)):
+        _positive_int(name, value)
+        _require(value <= 4096, f"{name} must be at most 4096 (got {value})")
     _require(m.num_classes is None or (isinstance(m.num_classes, int) and not isinstance(m.num_classes, bool)
                                        and 0 <= m.num_classes <= 10_000),
              f"num_classes must be an integer in [0, 10000], or unset to follow the data "
@@ -332,14 +321,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              f"conditioning {m.conditioning!r} needs class labels, but the model is unconditional "
              "(num_classes=0, --unconditional or the tutorial preset); use --conditioning input "
              "or train a conditional model (--conditional)")
-    # The residual pair has width/2, width/4 and width/8 channels at its three resolutions (to
-    # stay cheap on a CPU), so a width below 8 would leave its last stage with none.
-    # Points carry no labels, so the toy pair has no conditioning at all.
+    # Points carry no labels; the residual pair has width/2, /4 and /8 channels at its three
+    # resolutions (cheap on a CPU), so a width below 8 would leave its last stage with none.
     _require(m.net != "toy" or m.num_classes in (None, 0),
              f"net 'toy' (2-D points) is unconditional: points have no classes (got num_classes "
              f"{m.num_classes}); use --unconditional")
-    for name in ("width", "d_width"):
-        value = getattr(m, name)
+    for name, value in (("width", m.width), ("d_width", m.d_width)):
         _require(m.net != "resnet" or value is None or value >= 8,
                  f"{name} must be at least 8 for net 'resnet' (its stages have {name}/2, /4 and /8 "
                  f"channels; got {value})")
