@@ -326,13 +326,7 @@ def part_res64(a, work: Path, images, labels) -> list[str]:
 
 def write_block(path: Path, part: str, lines: list[str]) -> None:
     begin, end = f"<!-- own_images:{part}:begin -->", f"<!-- own_images:{part}:end -->"
-    block = "\n".join([begin, *lines, end])
-    text = path.read_text() if path.exists() else ""
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    _common.write_block(path, "\n".join([begin, *lines, end]) + "\n", begin, end)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
