@@ -24,6 +24,7 @@ import datetime as dt
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,12 @@ def set_threads(threads: int) -> int:
 def subprocess_env(threads: int) -> dict[str, str]:
     """The environment for a child `python -m ganforge ...`: this checkout, `threads` threads."""
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+
+
+def python_child(*args: str, threads: int = 1) -> subprocess.Popen:
+    """`python ARGS` of this checkout on `threads` threads, its output captured as text."""
+    return subprocess.Popen([sys.executable, *args], env=subprocess_env(threads),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _matmul_seconds(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS,

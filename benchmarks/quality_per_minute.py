@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import matplotlib
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
 import _common  # noqa: E402  (puts the repository root first on sys.path)
 from _common import ROOT, write_block  # noqa: E402
@@ -27,6 +29,7 @@ from _common import ROOT, write_block  # noqa: E402
 import ganforge  # noqa: E402
 from ganforge.config import preset  # noqa: E402
 from ganforge.metrics import evaluate_generator  # noqa: E402
+from ganforge.plots import STYLE, draw_curves, new_figure, save_png  # noqa: E402
 from ganforge.training import train  # noqa: E402
 
 COLUMNS = ("fid", "class_accuracy", "precision", "recall", "classes_covered")
@@ -77,24 +80,17 @@ def table(rows: list[dict], header: dict, command: str) -> str:
 
 def plot_png(rows: list[dict], presets: list[str], path: Path) -> None:
     """FID and recall against training minutes and against images seen, side by side."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, x, xlabel in ((axes[0], "minutes", "training minutes"), (axes[1], "images_seen", "real images seen")):
-        for name in presets:
-            mine = [r for r in rows if r["preset"] == name]
-            ax.plot([r[x] for r in mine], [r["fid"] for r in mine], marker="o", label=f"{name} FID[digits]")
-            ax.plot([r[x] for r in mine], [10 * r["recall"] for r in mine], marker="s", linestyle="--",
-                    label=f"{name} recall x10")
-        ax.set_xlabel(xlabel)
-        ax.set_yscale("symlog", linthresh=1)
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("FID[digits] (lower is better), recall x10 (higher is better)")
-    axes[1].legend(loc="best", fontsize=8)
-    fig.suptitle("Quality per CPU-minute and per image seen (full MNIST)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(11, 4.2)
+        for ax, x, xlabel in zip(fig.subplots(1, 2), ("minutes", "images_seen"), ("training minutes", "real images seen")):
+            series = {}
+            for name in presets:
+                mine = [r for r in rows if r["preset"] == name]
+                series[f"{name} FID[digits]"] = ([r[x] for r in mine], [r["fid"] for r in mine])
+                series[f"{name} recall x10"] = ([r[x] for r in mine], [10 * r["recall"] for r in mine])
+            draw_curves(ax, series, f"against {xlabel}", xlabel, "FID[digits] (lower), recall x10 (higher)")
+            ax.set_yscale("symlog", linthresh=1)
+    save_png(fig, path)
 
 
 def fmt(v) -> str:

@@ -51,11 +51,6 @@ for scale in json.loads(sys.argv[2]):
 """
 
 
-def python(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], env=_common.subprocess_env(1),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def finish(p: subprocess.Popen, what: str) -> str:
     out, err = p.communicate()
     if p.returncode:
@@ -81,13 +76,13 @@ def main() -> None:
             batch = chosen[i:i + args.parallel]
             peak = _common.row_yardstick(1)
             runs = [str(Path(tmp) / str(i + j)) for j in range(len(batch))]
-            procs = [python("-m", "ganforge", "train", "--data", args.data, "--steps", str(args.steps),
+            procs = [_common.python_child("-m", "ganforge", "train", "--data", args.data, "--steps", str(args.steps),
                             "--minutes", "100000", "--eval-every", "0", "--quiet", "--out", run, *BASE, *extra)
                      for run, (_, extra) in zip(runs, batch)]
             for p in procs:
                 finish(p, "training")
             for run, (name, _) in zip(runs, batch):
-                scores = [json.loads(line) for line in finish(python("-c", SCORE, run, json.dumps(SCALES)),
+                scores = [json.loads(line) for line in finish(_common.python_child("-c", SCORE, run, json.dumps(SCALES)),
                                                               "scoring").splitlines() if line.startswith("{")]
                 rows.append((name, scores, peak))
                 print(name, scores, f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)

@@ -42,8 +42,7 @@ VARIANTS = {
 
 
 def ganforge(*args: str, threads: int = 1) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ganforge", *args], env=_common.subprocess_env(threads),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return _common.python_child("-m", "ganforge", *args, threads=threads)
 
 
 def main() -> None:

@@ -292,7 +292,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.net in NETS, f"net must be one of {', '.join(NETS)} (got {m.net!r})")
     _positive_int("z_dim", m.z_dim)
     _require(m.z_dim <= 4096, f"z_dim must be at most 4096 (got {m.z_dim})")
-    for name, value in (("width", m.width), ("d_width", m.d_width if m.d_width is not None else 1)):
+    widths = {"width": m.width, **({"d_width": m.d_width} if m.d_width is not None else {})}
+    for name, value in widths.items():
         _positive_int(name, value)
         _require(value <= 4096, f"{name} must be at most 4096 (got {value})")
     _require(m.num_classes is None or (isinstance(m.num_classes, int) and not isinstance(m.num_classes, bool)
@@ -326,8 +327,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.net != "toy" or m.num_classes in (None, 0),
              f"net 'toy' (2-D points) is unconditional: points have no classes (got num_classes "
              f"{m.num_classes}); use --unconditional")
-    for name, value in (("width", m.width), ("d_width", m.d_width)):
-        _require(m.net != "resnet" or value is None or value >= 8,
+    for name, value in widths.items():
+        _require(m.net != "resnet" or value >= 8,
                  f"{name} must be at least 8 for net 'resnet' (its stages have {name}/2, /4 and /8 "
                  f"channels; got {value})")
     _positive_int("batch_size", cfg.batch_size)

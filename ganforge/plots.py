@@ -244,14 +244,18 @@ def report_figure(records: list[dict], sheet: np.ndarray | None = None,
     return fig
 
 
+def draw_curves(ax: Axes, series: Series, title: str, xlabel: str, ylabel: str) -> None:
+    """Named (x, y) series on one labelled axis."""
+    _style(ax, title, xlabel, ylabel)
+    for (name, (xs, ys)), color in zip(series.items(), itertools.cycle(COLORS)):
+        ax.plot(xs, ys, color=color, marker="o", markersize=3, linewidth=2, label=name)
+    if series:
+        ax.legend(loc="best")
+
+
 def curves_figure(series: Series, title: str, xlabel: str, ylabel: str) -> Figure:
     """Named (x, y) series on one labelled axis (benchmarks' comparisons)."""
     with matplotlib.rc_context(STYLE):
         fig = new_figure(8, 4.5)
-        ax = fig.subplots()
-        _style(ax, title, xlabel, ylabel)
-        for (name, (xs, ys)), color in zip(series.items(), itertools.cycle(COLORS)):
-            ax.plot(xs, ys, color=color, marker="o", markersize=3, linewidth=2, label=name)
-        if series:
-            ax.legend(loc="best")
+        draw_curves(fig.subplots(), series, title, xlabel, ylabel)
     return fig

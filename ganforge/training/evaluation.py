@@ -34,7 +34,7 @@ class InTrainingEval:
         self.rank, self.world, self.reference, self.postfix = rank, world, None, {}
         self.last_record: dict | None = None  # the newest evaluation's metrics record (rank 0)
         self.key = "swd" if cfg.model.points else "fid"  # what picks checkpoints/best (lower is better)
-        self.best_fid = min((r["eval"][self.key] for r in run.read_metrics()
+        self.best = min((r["eval"][self.key] for r in run.read_metrics()
                              if isinstance(r.get("eval"), dict) and isinstance(r["eval"].get(self.key), (int, float))),
                             default=math.inf)
         if not cfg.eval_every:
@@ -81,8 +81,8 @@ class InTrainingEval:
         warning = mode_collapse({"step": step, **result}, self.num_classes_in_data)
         if warning:
             log.warning(warning)
-        best = result["fid"] < self.best_fid
-        self.best_fid = min(self.best_fid, result["fid"])
+        best = result["fid"] < self.best
+        self.best = min(self.best, result["fid"])
         return time.perf_counter() - start, best
 
     def _points(self, gan: GAN, step: int) -> tuple[float, bool]:
@@ -100,6 +100,6 @@ class InTrainingEval:
         self.run.append_metrics({"step": step, "eval": {k: round(v, 5) if math.isfinite(v) else None
                                                         for k, v in result.items()}})
         self.postfix = {k: f"{result[k]:.3g}" for k in ("swd", "modes_covered", "high_quality") if k in result}
-        best = result["swd"] < self.best_fid  # NaN is never best
-        self.best_fid = min(self.best_fid, result["swd"]) if math.isfinite(result["swd"]) else self.best_fid
+        best = result["swd"] < self.best  # NaN is never best
+        self.best = min(self.best, result["swd"]) if math.isfinite(result["swd"]) else self.best
         return time.perf_counter() - start, best
