@@ -74,8 +74,7 @@ class Game:
         # the distribution D is trained on, and where its gradient is meant to be controlled.
         real_in = self._augment(real_img.detach()).detach().requires_grad_(r1)
         fake_in = self._augment(fake_img)
-        real_logits, real_cls = self.D(real_in, real_labels)
-        fake_logits, fake_cls = self.D(fake_in, fake_labels)
+        (real_logits, fake_logits), (real_cls, fake_cls) = self._d_both(real_in, real_labels, fake_in, fake_labels)
         loss = self.d_loss_fn(real_logits, fake_logits)
         stats = {"d_real": torch.sigmoid(real_logits.detach()).mean(),
                  "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
@@ -93,6 +92,16 @@ class Game:
             # D step is that of R1 on every step (StyleGAN2's lazy regularisation)
             loss = loss + cfg.r1 / 2 * cfg.r1_every * losses.r1_penalty(grad)
         return loss, stats
+
+    def _d_both(self, real_in: torch.Tensor, real_labels: torch.Tensor | None, fake_in: torch.Tensor,
+                fake_labels: torch.Tensor | None) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor | None, ...]]:
+        """D on the real and the fake batch in one pass: ((real, fake) logits, (real, fake) class
+        logits). No D has layers that mix the images of a batch (nets/), so this is the two passes'
+        result, with larger matrix products and half the calls (about 5% of a tutorial step)."""
+        n = len(real_in)
+        labels = torch.cat([real_labels, fake_labels]) if real_labels is not None else None
+        logits, cls = self.D(torch.cat([real_in, fake_in]), labels)
+        return logits.split(n), (cls.split(n) if cls is not None else (None, None))
 
     def _gradient_penalty(self, real_in: torch.Tensor, fake_in: torch.Tensor,
                           labels: torch.Tensor | None) -> torch.Tensor:

@@ -249,3 +249,27 @@ def test_mode_seeking_pushes_collapsed_pairs_apart():
     before = spread(G.A.detach())
     after = spread(G.A.detach() - 1e-3 * G.A.grad)
     assert after > before
+
+
+@pytest.mark.parametrize("net,conditioning", [("mlp", "input"), ("dcgan", "projection"), ("dcgan", "acgan"),
+                                              ("resnet", "projection")])
+def test_d_loss_sees_real_and_fake_in_one_pass_with_the_two_passes_result(tiny_config, net, conditioning):
+    # Game.d_loss runs D once on real and fake images together; no D mixes the images of a batch,
+    # so the loss must be what two separate passes give.
+    cfg = tiny_config.replace(net=net, conditioning=conditioning, num_classes=10, augment=0.0, amp="off")
+    torch.manual_seed(0)
+    G, D = build_generator(cfg.model), build_discriminator(cfg.model)
+    real, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8)
+    calls = []
+    D.register_forward_hook(lambda *_: calls.append(1))
+    loss, _ = Game(G, D, cfg, torch.Generator().manual_seed(3)).d_loss(real, labels, 1)
+    assert len(calls) == 1
+
+    z, fake_labels = Game(G, D, cfg, torch.Generator().manual_seed(3)).latents(8, torch.device("cpu"))
+    with torch.no_grad():
+        fake = G(z, fake_labels)
+    (real_logits, real_cls), (fake_logits, fake_cls) = D(real, labels), D(fake, fake_labels)
+    expected = losses.LOSSES[cfg.loss][0](real_logits, fake_logits)
+    if conditioning == "acgan":
+        expected = expected + losses.class_loss(real_cls, labels) + losses.class_loss(fake_cls, fake_labels)
+    assert_close(loss, expected, rtol=1e-5, atol=1e-6)
