@@ -36,7 +36,8 @@ LAB_TTL_S = 120.0  # a lab not polled for this long is dropped
 MAX_STEPS_PER_REQUEST = 50
 MAX_WIDTH, MAX_BATCH = 256, 512  # a lab then holds < 10 MB (weights, Adam moments, data)
 LAB_POINTS = 20_000  # the data sample a lab trains on
-SHOWN_POINTS = 512  # real and fake points sent with each state
+SHOWN_POINTS = 512  # real and fake points sent with each state, unless the lab asks for others
+MIN_POINTS, MAX_POINTS = 16, 2048  # the `points` setting's bounds: a state stays under ~250 kB of JSON
 HEAT_SIDE = 40  # D's score on a HEAT_SIDE x HEAT_SIDE grid over the view
 MAX_HISTORY = 2000  # loss records kept (the oldest are dropped)
 SETTINGS = ("default", "tutorial", "minimax")  # the toy preset, the tutorial's game, minimax on the toy preset
@@ -59,6 +60,7 @@ class LabSettings(BaseModel):
     n_dis: int | None = Field(None, ge=1, le=10)
     r1: float | None = Field(None, ge=0, le=100)
     seed: int = Field(0, ge=0, lt=2**31)
+    points: int = Field(SHOWN_POINTS, ge=MIN_POINTS, le=MAX_POINTS, description="real and fake points drawn")
 
 
 class Steps(BaseModel):
@@ -90,9 +92,9 @@ class Lab:
         self.opt_d = torch.optim.Adam(self.D.parameters(), self.cfg.lr_d, self.cfg.betas)
         self.gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         self.game = Game(self.G, self.D, self.cfg, self.gen)
-        self.z_shown = torch.randn(SHOWN_POINTS, self.cfg.model.z_dim,
+        self.z_shown = torch.randn(settings.points, self.cfg.model.z_dim,
                                    generator=torch.Generator().manual_seed(self.cfg.seed + 2))
-        self.real_shown = self.data.points[:SHOWN_POINTS]
+        self.real_shown = self.data.points[:settings.points]
         self.extent = float(self.data.points.abs().max()) * 1.15
         self.d_steps = self.g_steps = 0
         self.history: list[dict] = []

@@ -2,6 +2,9 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 let playing = false, state = null, busy = false;
+// What the page has drawn, read by benchmarks/lab_fps.py: redraws completed, those that showed a new
+// training state (steps moved), and where the time went (waiting for the server, drawing).
+const frames = { drawn: 0, fresh: 0, wait_ms: 0, draw_ms: 0 };
 
 function showError(message) {
   $("error").textContent = message || "";
@@ -77,6 +80,7 @@ function drawLosses(history) {
 }
 
 function render(s) {
+  const fresh = !state || s.d_steps !== state.d_steps || s.g_steps !== state.g_steps;
   state = s;
   drawPlane(s);
   drawLosses(s.history);
@@ -84,18 +88,26 @@ function render(s) {
   $("modes").textContent = s.num_modes
     ? `modes covered: ${s.modes_covered} of ${s.num_modes}; on a mode: ${(100 * s.high_quality).toFixed(1)}%`
     : "modes: this shape is not a mixture";
+  frames.drawn++;
+  if (fresh) frames.fresh++;
 }
 
 async function guarded(work) {
   if (busy) return;
   busy = true;
-  try { showError(""); render(await work()); }
+  try {
+    showError("");
+    const asked = performance.now(), s = await work(), got = performance.now();
+    render(s);
+    frames.wait_ms += got - asked;
+    frames.draw_ms += performance.now() - got;
+  }
   catch (e) { showError(e.message); playing = false; $("play").textContent = "play"; }
   finally { busy = false; }
 }
 
 function create() {
-  const q = new URLSearchParams({ data: $("data").value, preset: $("preset").value });
+  const q = new URLSearchParams({ data: $("data").value, preset: $("preset").value, points: $("points").value });
   if ($("loss").value) q.set("loss", $("loss").value);
   return guarded(() => api("POST", `/api/lab?${q}`));
 }
