@@ -112,9 +112,8 @@ function create() {
   return guarded(() => api("POST", `/api/lab?${q}`));
 }
 
-async function step(d, g) {
-  await api("POST", `/api/lab/step?d=${d}&g=${g}`);
-  return api("GET", "/api/lab/state");
+function step(d, g) {  // the steps and the state they lead to, in one request
+  return api("POST", `/api/lab/step?d=${d}&g=${g}&state=true`);
 }
 
 async function loop() {
