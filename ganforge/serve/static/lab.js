@@ -92,17 +92,28 @@ function render(s) {
   if (fresh) frames.fresh++;
 }
 
+function drawn(s, waited) {  // render the state `s`, for which the page waited `waited` ms
+  const start = performance.now();
+  render(s);
+  frames.wait_ms += waited;
+  frames.draw_ms += performance.now() - start;
+}
+
+function stop(message) {
+  showError(message);
+  playing = false;
+  $("play").textContent = "play";
+}
+
 async function guarded(work) {
   if (busy) return;
   busy = true;
   try {
     showError("");
-    const asked = performance.now(), s = await work(), got = performance.now();
-    render(s);
-    frames.wait_ms += got - asked;
-    frames.draw_ms += performance.now() - got;
+    const asked = performance.now(), s = await work();
+    drawn(s, performance.now() - asked);
   }
-  catch (e) { showError(e.message); playing = false; $("play").textContent = "play"; }
+  catch (e) { stop(e.message); }
   finally { busy = false; }
 }
 
@@ -116,12 +127,33 @@ function step(d, g) {  // the steps and the state they lead to, in one request
   return api("POST", `/api/lab/step?d=${d}&g=${g}&state=true`);
 }
 
+function nextFrame() {
+  return new Promise((r) => requestAnimationFrame(r));
+}
+
+function stepAtSpeed() {
+  const n = Number($("speed").value), answer = step(n, n);
+  answer.catch(() => {});  // a failure is reported where it is awaited, a frame later
+  return answer;
+}
+
+// Play: the next frame's steps are asked for as soon as a state arrives, before it is drawn, so the
+// server trains while the page draws and waits for the screen; taking turns, it sat idle meanwhile.
 async function loop() {
-  while (playing) {
-    const n = Number($("speed").value);
-    await guarded(() => step(n, n));
-    await new Promise((r) => requestAnimationFrame(r));
+  while (busy) await nextFrame();  // a single step still running
+  busy = true;
+  try {
+    showError("");
+    let next = playing ? stepAtSpeed() : null;
+    while (next) {
+      const asked = performance.now(), s = await next, waited = performance.now() - asked;
+      next = playing ? stepAtSpeed() : null;
+      await nextFrame();
+      drawn(s, waited);
+    }
   }
+  catch (e) { stop(e.message); }
+  finally { busy = false; }
 }
 
 $("create").onclick = create;
