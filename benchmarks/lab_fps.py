@@ -13,8 +13,9 @@ it run WARMUP_S, then reads the page's own counters (`frames` in lab.js) over --
 - new states/s: those redraws that showed a training state not drawn before (the steps moved);
 - steps/s: G steps (and D steps) the server made, from the drawn states' step counters;
 - browser frames/s: requestAnimationFrame callbacks, the rate the browser itself could paint at;
-- where a redraw's time went: waiting for the server (step + state requests) and drawing (the
-  page's JavaScript; the browser's own painting comes after and is not counted).
+- where a redraw's time went: waiting for the server's answer (steps + state, one request; while
+  playing the server computes the next frame as the page draws) and drawing (the page's
+  JavaScript; the browser's own painting comes after and is not counted).
 
 Timings come from the page's clock (performance.now()). The machine is shared, so the load
 average and the CPU pressure over each window are printed beside its row.
@@ -85,7 +86,6 @@ def measure(page, speed: int, points: int, seconds: float) -> dict:
 
 
 def report(rows: list[dict], header: dict, command: str, browser: str, threads: int) -> str:
-    pressure = lambda r: "—" if r["pressure"] is None else f"{r['pressure']:.0f}%"  # noqa: E731
     lines = [
         BEGIN,
         f"- Machine: {_common.header_line(header)}",
@@ -96,8 +96,9 @@ def report(rows: list[dict], header: dict, command: str, browser: str, threads: 
         f"after {WARMUP_S:g} s of play.",
         "- redraws/s: plane and loss curves drawn completely; new states/s: redraws showing steps not "
         "drawn before; steps/s: G (D) steps the server made; browser frames/s: requestAnimationFrame "
-        "callbacks; wait / draw: mean ms of a redraw spent waiting for the server (step + state) and "
-        "in the page's drawing code; load: 1-minute load average; pressure: share of the window in "
+        "callbacks; wait / draw: mean ms per redraw that the page waited for the server's answer "
+        "(steps + state; while playing, the server computes the next frame as the page draws) and "
+        "spent in its drawing code; load: 1-minute load average; pressure: share of the window in "
         "which a runnable task waited for a CPU.",
         "",
         "| points | speed (steps a frame) | s | redraws/s | new states/s | G steps/s | D steps/s | browser "
@@ -108,15 +109,15 @@ def report(rows: list[dict], header: dict, command: str, browser: str, threads: 
         lines.append(f"| {r['points']} | {r['speed']} | {r['seconds']:.1f} | **{r['fps']:.1f}** | "
                      f"{r['states_per_s']:.1f} | {r['g_steps_per_s']:.0f} | {r['d_steps_per_s']:.0f} | "
                      f"{r['raf_per_s']:.0f} | {r['wait_ms']:.1f} | {r['draw_ms']:.1f} | {r['load']:.2f} | "
-                     f"{pressure(r)} |")
+                     f"{'—' if r['pressure'] is None else format(r['pressure'], '.0f') + '%'} |")
     judged = [r for r in rows if r["points"] == TARGET_POINTS]
     if judged:
         met = [r["speed"] for r in judged if r["fps"] >= TARGET_FPS]
         missed = [r["speed"] for r in judged if r["fps"] < TARGET_FPS]
+        parts = [f"met at speed {', '.join(map(str, met))}" if met else "",
+                 f"missed at speed {', '.join(map(str, missed))}" if missed else ""]
         lines += ["", f"Target (>= {TARGET_FPS:g} redraws/s with {TARGET_POINTS} points): "
-                  + "; ".join(part for part in (f"met at speed {', '.join(map(str, met))}" if met else "",
-                                                f"missed at speed {', '.join(map(str, missed))}" if missed else "")
-                              if part) + "."]
+                  + "; ".join(part for part in parts if part) + "."]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
