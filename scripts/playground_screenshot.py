@@ -26,12 +26,12 @@ TIMEOUT_MS = 20_000
 
 
 @contextlib.contextmanager
-def running_server(run: Path | None) -> Iterator[str]:
+def running_server(run: Path | None, env: dict[str, str] | None = None) -> Iterator[str]:
     """`ganforge serve RUN` (or, with None, the pretrained model) on a free loopback port; yields
-    its URL and stops it afterwards."""
+    its URL and stops it afterwards. `env`: the server's environment [default: this process's]."""
     target = [str(Path(run).resolve())] if run is not None else []
     proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", *target, "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)
         line = proc.stdout.readline() if ready else ""

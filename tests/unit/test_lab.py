@@ -6,10 +6,21 @@ import json
 import time
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from ganforge.serve import create_app
-from ganforge.serve.lab import COOKIE, HEAT_SIDE, MAX_BATCH, MAX_STEPS_PER_REQUEST, MAX_WIDTH, SHOWN_POINTS, Labs
+from ganforge.serve.lab import (
+    COOKIE,
+    HEAT_SIDE,
+    MAX_BATCH,
+    MAX_POINTS,
+    MAX_STEPS_PER_REQUEST,
+    MAX_WIDTH,
+    MIN_POINTS,
+    SHOWN_POINTS,
+    Labs,
+)
 
 SMALL = "width=8&batch_size=32"
 
@@ -54,6 +65,29 @@ def test_other_settings_and_shapes(client):
     assert client.post(f"/api/lab?preset=tutorial&{SMALL}").json()["loss"] == "bce"
 
 
+@pytest.mark.parametrize("points", [MIN_POINTS, 128, MAX_POINTS])
+def test_the_number_of_points_drawn_is_a_setting(client, points):
+    state = strict(client.post(f"/api/lab?points={points}&{SMALL}"))
+    assert len(state["real"]) == len(state["fake"]) == len(state["push"]) == points
+    assert state["settings"]["points"] == points
+    moved = strict(client.post("/api/lab/step?d=1&g=1&state=true"))  # steps and state in one request
+    assert (moved["d_steps"], moved["g_steps"]) == (1, 1) and len(moved["fake"]) == points
+    assert strict(client.post("/api/lab/reset"))["settings"]["points"] == points
+
+
+def test_a_diverged_game_is_still_strict_json(client, labs):
+    client.post(f"/api/lab?{SMALL}")
+    (lab,) = labs.labs.values()
+    with torch.no_grad():
+        for p in lab.D.parameters():
+            p.fill_(float("nan"))
+    r = client.post("/api/lab/step?d=1&g=1&state=true")
+    assert r.status_code == 200, r.text
+    state = strict(r)
+    assert state["history"][-1]["loss_d"] is None and state["history"][-1]["loss_g"] is None
+    assert state["heat"][0][0] is None
+
+
 def test_one_lab_per_client(client, labs):
     client.post(f"/api/lab?{SMALL}")
     client.post(f"/api/lab?data=grid25&{SMALL}")  # replaces this client's lab
@@ -84,6 +118,7 @@ def test_unpolled_labs_expire(client, labs):
     (f"g={MAX_STEPS_PER_REQUEST + 1}", 422, "'g'"),
     ("d=-1", 422, "'d'"),
     ("n=5", 422, "'n'"),
+    ("d=1&state=maybe", 422, "'state'"),
 ])
 def test_steps_per_request_are_capped(client, query, status, fragment):
     client.post(f"/api/lab?{SMALL}")
@@ -95,6 +130,9 @@ def test_steps_per_request_are_capped(client, query, status, fragment):
 @pytest.mark.parametrize("query, status, fragment", [
     (f"width={MAX_WIDTH + 1}", 422, "'width'"),  # the memory bound: nets and batches are capped
     (f"batch_size={MAX_BATCH + 1}", 422, "'batch_size'"),
+    (f"points={MIN_POINTS - 1}", 422, "'points'"),  # the JSON of a state is bounded too
+    (f"points={MAX_POINTS + 1}", 422, "'points'"),
+    ("points=many", 422, "'points'"),
     ("data=digits", 422, "'data'"),
     ("loss=magic", 422, "'loss'"),
     ("lr_g=0", 422, "'lr_g'"),

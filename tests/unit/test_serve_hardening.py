@@ -5,6 +5,7 @@ Sockets, file limits and the real server: tests/test_serve_sockets.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from ganforge.cli import cli
+from ganforge.cli.serve import listen
 from ganforge.serve import connections
 from ganforge.serve.app import create_app
 from ganforge.serve.connections import (
@@ -194,6 +196,31 @@ def test_a_host_name_given_to_listen_on_is_served(monkeypatch, tiny_run):
     token = re.search(r"\?token=(\S+) ", r.stdout).group(1)
     for host in ("box.lan:8000", "alias.lan:8000"):
         assert c.get("/api/info", headers={"host": host, "authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_accepted_connections_have_nagle_off():
+    """asyncio sets TCP_NODELAY only on sockets made as TCP; `listen` made them with proto 0, so
+    every answer (uvicorn writes head and body apart) waited 40 ms for the client's delayed ACK."""
+    sock = listen("127.0.0.1", 0)
+
+    async def accept_one() -> int:
+        loop = asyncio.get_running_loop()
+        accepted = loop.create_future()
+
+        class Accept(asyncio.Protocol):
+            def connection_made(self, transport):
+                s = transport.get_extra_info("socket")
+                accepted.set_result(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await loop.create_server(Accept, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accept_one()) != 0
 
 
 # -- item 5: files planted in samples/ --------------------------------------------------------------

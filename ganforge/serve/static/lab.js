@@ -2,6 +2,9 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 let playing = false, state = null, busy = false;
+// What the page has drawn, read by benchmarks/lab_fps.py: redraws completed, those that showed a new
+// training state (steps moved), and where the time went (waiting for the server, drawing).
+const frames = { drawn: 0, fresh: 0, wait_ms: 0, draw_ms: 0 };
 
 function showError(message) {
   $("error").textContent = message || "";
@@ -77,6 +80,7 @@ function drawLosses(history) {
 }
 
 function render(s) {
+  const fresh = !state || s.d_steps !== state.d_steps || s.g_steps !== state.g_steps;
   state = s;
   drawPlane(s);
   drawLosses(s.history);
@@ -84,33 +88,72 @@ function render(s) {
   $("modes").textContent = s.num_modes
     ? `modes covered: ${s.modes_covered} of ${s.num_modes}; on a mode: ${(100 * s.high_quality).toFixed(1)}%`
     : "modes: this shape is not a mixture";
+  frames.drawn++;
+  if (fresh) frames.fresh++;
+}
+
+function drawn(s, waited) {  // render the state `s`, for which the page waited `waited` ms
+  const start = performance.now();
+  render(s);
+  frames.wait_ms += waited;
+  frames.draw_ms += performance.now() - start;
+}
+
+function stop(message) {
+  showError(message);
+  playing = false;
+  $("play").textContent = "play";
 }
 
 async function guarded(work) {
   if (busy) return;
   busy = true;
-  try { showError(""); render(await work()); }
-  catch (e) { showError(e.message); playing = false; $("play").textContent = "play"; }
+  try {
+    showError("");
+    const asked = performance.now(), s = await work();
+    drawn(s, performance.now() - asked);
+  }
+  catch (e) { stop(e.message); }
   finally { busy = false; }
 }
 
 function create() {
-  const q = new URLSearchParams({ data: $("data").value, preset: $("preset").value });
+  const q = new URLSearchParams({ data: $("data").value, preset: $("preset").value, points: $("points").value });
   if ($("loss").value) q.set("loss", $("loss").value);
   return guarded(() => api("POST", `/api/lab?${q}`));
 }
 
-async function step(d, g) {
-  await api("POST", `/api/lab/step?d=${d}&g=${g}`);
-  return api("GET", "/api/lab/state");
+function step(d, g) {  // the steps and the state they lead to, in one request
+  return api("POST", `/api/lab/step?d=${d}&g=${g}&state=true`);
 }
 
+function nextFrame() {
+  return new Promise((r) => requestAnimationFrame(r));
+}
+
+function stepAtSpeed() {
+  const n = Number($("speed").value), answer = step(n, n);
+  answer.catch(() => {});  // a failure is reported where it is awaited, a frame later
+  return answer;
+}
+
+// Play: the next frame's steps are asked for as soon as a state arrives, before it is drawn, so the
+// server trains while the page draws and waits for the screen; taking turns, it sat idle meanwhile.
 async function loop() {
-  while (playing) {
-    const n = Number($("speed").value);
-    await guarded(() => step(n, n));
-    await new Promise((r) => requestAnimationFrame(r));
+  while (busy) await nextFrame();  // a single step still running
+  busy = true;
+  try {
+    showError("");
+    let next = playing ? stepAtSpeed() : null;
+    while (next) {
+      const asked = performance.now(), s = await next, waited = performance.now() - asked;
+      next = playing ? stepAtSpeed() : null;
+      await nextFrame();
+      drawn(s, waited);
+    }
   }
+  catch (e) { stop(e.message); }
+  finally { busy = false; }
 }
 
 $("create").onclick = create;
