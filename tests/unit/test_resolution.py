@@ -198,6 +198,12 @@ def test_the_default_preset_takes_width_16_for_a_64px_dcgan_unless_told_otherwis
     def width(options: dict, preset_name: str | None = None) -> int:
         return configure(options, "unused", preset_name)[0].model.width
 
+    def diversity(options: dict) -> float:
+        return configure(options, "unused", None)[0].diversity
+
+    assert diversity({"resolution": 64}) == 0.5 and diversity({"resolution": 64, "diversity": 0}) == 0
+    assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0
+
     assert width({"resolution": 64}) == 16
     assert width({"resolution": 64, "net": "dcgan"}) == 16
     assert width({"resolution": 64, "width": 32}) == 32  # the user's own value wins
