@@ -66,7 +66,7 @@ def _ops(value: str | None):
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral normalisation of D's weights.")
 @click.option("--ema", type=float, help="G_ema decay; 0 turns it off.")
 @click.option("--ema-rampup", type=float, help="Keep G_ema's half-life at most this share of the steps "
-              "so far (e.g. 0.05); 0: the fixed --ema decay from the start.")
+              "so far [default: 0.05]; 0: the fixed --ema decay from the start.")
 @click.option("--n-dis", type=int, help="D steps per G step.")
 @click.option("--r1", type=float, help="R1 penalty weight gamma; 0 turns it off.")
 @click.option("--r1-every", type=int, help="Lazy R1: apply it on every K-th D step (scaled by K).")
