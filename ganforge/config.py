@@ -73,9 +73,6 @@ class TrainConfig:
     batch_size: int = 32
     lr_g: float = 4e-4
     lr_d: float = 4e-4
-    # > 0: both learning rates fall linearly to 0 over this last share of the steps budget (--steps
-    # or --epochs), so G settles on the modes instead of ending mid-move (docs/lab.md); 0: constant.
-    lr_decay: float = 0.0
     betas: tuple[float, float] = (0.5, 0.999)
     n_dis: int = 1  # D updates per G update
     ema: float = 0.995  # decay of G_ema; 0 turns it off
@@ -322,10 +319,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(isinstance(cfg.tensorboard, bool), f"tensorboard must be true or false (got {cfg.tensorboard!r})")
     _require(any(b is not None for b in (cfg.steps, cfg.epochs, cfg.minutes)),
              "no training budget: give --steps, --epochs or --minutes")
-    _finite("lr_decay", cfg.lr_decay, 0, 1)
-    _require(cfg.lr_decay == 0 or cfg.steps is not None or cfg.epochs is not None,
-             f"lr_decay ({cfg.lr_decay:g}) decays over the steps budget, but the run has none; give "
-             "--steps or --epochs too, or --lr-decay 0")
     if cfg.steps is not None:
         _positive_int("steps", cfg.steps)
     if cfg.epochs is not None:

@@ -45,8 +45,7 @@ def changes_from_options(options: dict[str, Any]) -> dict[str, Any]:
 
 def override(cfg: TrainConfig, changes: dict[str, Any], *, resuming: bool = False) -> TrainConfig:
     """`cfg` with the settings a user gave (flags or keyword arguments), by the rules that hold
-    however they are given: a budget replaces the preset's whole budget (and its lr decay, when the
-    new budget has no steps to decay over); an unconditional model
+    however they are given: a budget replaces the preset's whole budget; an unconditional model
     takes input conditioning unless told otherwise; lazy R1 needs R1; a resumed run may change
     only RESUMABLE fields."""
     changes = dict(changes)
@@ -60,9 +59,6 @@ def override(cfg: TrainConfig, changes: dict[str, Any], *, resuming: bool = Fals
         changes["conditioning"] = "input"
     if any(k in changes for k in BUDGET):
         changes = {**dict.fromkeys(BUDGET), **changes}
-        if changes["steps"] is None and changes["epochs"] is None and not resuming:
-            # The preset's lr decay runs over a steps budget; a budget in minutes alone has none.
-            changes.setdefault("lr_decay", 0.0)
     if changes.get("augment") == "ada":
         # --augment ada: p starts at 0 and ADA tunes it toward a target
         changes["augment"] = 0.0

@@ -58,8 +58,6 @@ def _ops(value: str | None):
 @click.option("--lr-g", type=float)
 @click.option("--lr-d", type=float)
 @click.option("--betas", callback=lambda c, p, v: _betas(v), help="Adam betas, e.g. 0.5,0.999.")
-@click.option("--lr-decay", type=float, help="Let both learning rates fall linearly to 0 over this last "
-              "share of the --steps/--epochs budget (e.g. 0.5); 0: constant.")
 @click.option("--loss", type=click.Choice(LOSSES),
               help="The objective (docs/menu.md); WGAN-GP's paper adds --n-dis 5 --lr-g 1e-4 "
               "--lr-d 1e-4 --betas 0,0.9.")

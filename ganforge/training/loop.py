@@ -39,8 +39,7 @@ from ganforge.training import init_from
 from ganforge.training.evaluation import InTrainingEval
 from ganforge.training.health import DIVERGENCE_LR_FACTOR, DIVERGENCE_RETRIES, nonfinite
 from ganforge.training.signals import Interrupted, StopRequest
-from ganforge.training.state import (build_state, check_config_file, ema_decay, ema_update, lr_scale, resolve,
-                                     scaled_step)
+from ganforge.training.state import build_state, check_config_file, ema_decay, ema_update, resolve
 from ganforge.training.tensorboard import TensorBoardLog
 
 log = logging.getLogger("ganforge")
@@ -194,7 +193,6 @@ class Trainer:
     def step(self) -> dict[str, torch.Tensor]:
         """One G update preceded by n_dis D updates; returns detached stats."""
         s, cfg = self.state, self.cfg
-        scale = lr_scale(cfg.lr_decay, s.step, total_steps(cfg, self.order.per_epoch))
         # (1) Update D: real batch toward "real", detached fakes toward "fake".
         s.D.requires_grad_(True)
         for i in range(cfg.n_dis):
@@ -205,7 +203,7 @@ class Trainer:
                 loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
             s.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            scaled_step(s.opt_d, scale)
+            s.opt_d.step()
             if s.ada is not None:
                 s.ada.observe(stats["d_real_sign"], d_step)
         self.sync_augment_p()
@@ -216,7 +214,7 @@ class Trainer:
             loss_g, _ = self.game.g_loss(cfg.batch_size // self.world, self.device)
         s.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        scaled_step(s.opt_g, scale)
+        s.opt_g.step()
         if s.G_ema is not None:
             ema_update(s.G_ema, s.G, ema_decay(cfg.ema, cfg.ema_rampup, s.step))
         s.step += 1

@@ -7,7 +7,6 @@ import copy
 import dataclasses
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,30 +99,6 @@ def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
-
-
-def lr_scale(decay: float, step: int, total: float) -> float:
-    """The learning rates' factor at `step` of a `total`-step budget: 1, then with decay > 0 falling
-    linearly over the last `decay` share of the budget, to 1 / (decay * total) at its last step. A
-    pure function of the step, like BatchOrder, so resume and roll-back need no stored schedule."""
-    if decay <= 0 or math.isinf(total):
-        return 1.0
-    return min(1.0, (total - step) / (decay * total))
-
-
-def scaled_step(opt: torch.optim.Optimizer, scale: float) -> None:
-    """`opt.step()` with every learning rate times `scale`. The optimizer keeps the undecayed rates,
-    so checkpoints store them, a roll-back halves them and a resumed run decays them again from
-    its step: the schedule never compounds with itself."""
-    if scale == 1.0:
-        opt.step()
-        return
-    base = [g["lr"] for g in opt.param_groups]
-    for g in opt.param_groups:
-        g["lr"] = g["lr"] * scale
-    opt.step()
-    for g, lr in zip(opt.param_groups, base):
-        g["lr"] = lr
 
 
 def ema_decay(decay: float, rampup: float, step: int) -> float:
