@@ -1,4 +1,4 @@
-"""`ganforge train`: flags -> a TrainConfig (by config.override's rules) -> ganforge.training.train."""
+"""`ganforge train`: flags -> a TrainConfig (by options.override's rules) -> ganforge.training.train."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _betas(value: str | None):
 
 
 def _augment(value: str | None):
-    """A probability, or "ada" (config.override turns it into adaptive augmentation)."""
+    """A probability, or "ada" (options.override turns it into adaptive augmentation)."""
     if value is None or value == "ada":
         return value
     try:

@@ -1,6 +1,6 @@
 """The Python API behind `ganforge.train` and `ganforge.Trainer`: the train command's options as
 keyword arguments (flags in snake_case: `lr_g=2e-4`, `conditional=False`), by the same rules
-(`config.override`), so a notebook or script trains exactly what the command line would.
+(`options.override`), so a notebook or script trains exactly what the command line would.
 
     run = ganforge.train(data="digits", minutes=2, out="runs/quick")    # a RunDir
     with ganforge.Trainer(data="digits", steps=600, out="runs/nb") as trainer:
@@ -18,9 +18,10 @@ from typing import Any, Iterator
 
 from ganforge import dist
 from ganforge.checkpoint import stored_config
-from ganforge.config import TrainConfig, at_resolution, changes_from_options, override, preset_for
+from ganforge.config import TrainConfig, at_resolution, preset_for
 from ganforge.data import is_points
 from ganforge.errors import GanforgeError
+from ganforge.options import changes_from_options, override
 from ganforge.rundir import RunDir
 from ganforge.training import loop
 from ganforge.training.signals import StopRequest

@@ -24,9 +24,10 @@ import torch
 import torch.nn as nn
 
 from ganforge.checkpoint import StoredModel, load_state, read_model
-from ganforge.config import ModelConfig, TrainConfig, flag
+from ganforge.config import ModelConfig, TrainConfig
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
+from ganforge.options import flag
 from ganforge.training.state import RunState
 
 log = logging.getLogger("ganforge")

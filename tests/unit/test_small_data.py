@@ -17,7 +17,8 @@ from torch.testing import assert_close
 from ganforge.augment import OPS, brightness, contrast, cutout, diff_augment, saturation, translate
 from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import cli
-from ganforge.config import AUGMENT_OPS, TrainConfig, override, preset, validate
+from ganforge.config import AUGMENT_OPS, TrainConfig, preset, validate
+from ganforge.options import override
 from ganforge.data import ImageDataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
