@@ -120,6 +120,8 @@ class TrainConfig:
         d = dict(d)
         # Files from ganforge 0.1.0 also stored "conditional"; num_classes says the same.
         d.pop("conditional", None)
+        # Files from before ema_rampup existed ran without it; its default is no longer 0.
+        d.setdefault("ema_rampup", 0.0)
         model = _dataclass_from_dict(ModelConfig, d.pop("model", {}))
         if "betas" in d and d["betas"] is not None:
             d["betas"] = tuple(d["betas"])

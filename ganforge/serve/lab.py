@@ -2,9 +2,9 @@
 
 Each client (a browser, told apart by the `ganforge_lab` cookie) owns at most one lab: a small
 toy pair (ganforge/nets/toy.py) on a toy source, with a loss and settings from the menu. The page
-asks for D steps and G steps, then for the state: real points, fake points (fixed noise, so the
-same points can be followed as they move), D's score over the plane as a heat-map, the direction
-G's loss pushes each fake point, the loss history and the mode counts.
+asks for D steps and G steps and the state they lead to, in one request: real points, fake points
+(fixed noise, so the same points can be followed as they move), D's score over the plane as a
+heat-map, the direction G's loss pushes each fake point, the loss history and the mode counts.
 
 Bounds, because every request costs CPU and every lab memory: one lab per client (a new one
 replaces it), at most MAX_LABS labs at once (429 when full), at most MAX_STEPS_PER_REQUEST steps
@@ -233,7 +233,8 @@ def lab_router(labs: Labs | None = None) -> APIRouter:
         if not labs.put(client, lab):
             return _error(429, f"all {labs.max_labs} labs are in use; try again in "
                                f"{labs.ttl_s:.0f} s, when unpolled ones expire")
-        response = _json(lab.state())
+        with lab.lock:  # a /step of the same client may already reach the stored lab
+            response = _json(lab.state())
         response.set_cookie(COOKIE, client, httponly=True, samesite="strict")
         return response
 
@@ -261,7 +262,8 @@ def lab_router(labs: Labs | None = None) -> APIRouter:
             return _error(404, NO_LAB)
         fresh = Lab(lab.settings)
         labs.put(client, fresh)
-        return _json(fresh.state())
+        with fresh.lock:
+            return _json(fresh.state())
 
     @router.delete("", summary="drop this client's lab")
     def delete(client: ClientId = None):

@@ -90,8 +90,16 @@ def test_the_lab_plays_and_the_modes_are_found(chromium):
         chromium.fill("#speed", "50")
         chromium.click("#play")
         chromium.wait_for_function(f"() => state.modes_covered >= {start} + 5", timeout=120_000)
-        chromium.click("#play")  # pause
+        # Reset while playing: the game starts over and plays on; a single step pauses it.
+        played = chromium.evaluate("() => state.g_steps")
+        chromium.click("#reset")
+        chromium.wait_for_function(f"() => state.g_steps > 0 && state.g_steps < {played}", timeout=60_000)
+        assert chromium.text_content("#play") == "pause"
+        chromium.click("#g-step")
+        chromium.wait_for_function("() => document.getElementById('play').textContent === 'play' && !busy")
+        paused_at = chromium.evaluate("() => state.g_steps")
+        chromium.wait_for_timeout(500)
+        assert chromium.evaluate("() => state.g_steps") == paused_at  # nothing plays on
         assert chromium.evaluate("() => JSON.stringify(state.fake.slice(0, 5))") != before
-        assert chromium.evaluate("() => state.g_steps") > 0
-        assert chromium.text_content("#play") == "play"
+        assert paused_at > 0
     assert errors == []

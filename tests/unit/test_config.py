@@ -18,6 +18,14 @@ def test_round_trip_through_dict():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def test_a_file_from_before_ema_rampup_resumes_without_it():
+    # Such runs used the fixed decay; the ramp-up default (0.05) must not change their G_ema mid-run.
+    d = preset("default").to_dict()
+    del d["ema_rampup"]
+    assert preset("default").ema_rampup == 0.05
+    assert TrainConfig.from_dict(d).ema_rampup == 0.0
+
+
 def test_unknown_fields_are_rejected():
     d = preset("default").to_dict()
     d["lr_gg"] = 1

@@ -251,19 +251,25 @@ def test_mode_seeking_pushes_collapsed_pairs_apart():
     assert after > before
 
 
-@pytest.mark.parametrize("net,conditioning", [("mlp", "input"), ("dcgan", "projection"), ("dcgan", "acgan"),
-                                              ("resnet", "projection")])
-def test_d_loss_sees_real_and_fake_in_one_pass_with_the_two_passes_result(tiny_config, net, conditioning):
+@pytest.mark.parametrize("net,conditioning,classes,r1", [
+    ("mlp", "input", 10, 0.0), ("dcgan", "projection", 10, 0.0), ("dcgan", "acgan", 10, 0.0),
+    ("resnet", "projection", 10, 0.0), ("dcgan", "input", 0, 0.0), ("dcgan", "projection", 10, 1.0)])
+def test_d_loss_sees_real_and_fake_in_one_pass_with_the_two_passes_result(tiny_config, net, conditioning,
+                                                                          classes, r1):
     # Game.d_loss runs D once on real and fake images together; no D mixes the images of a batch,
-    # so the loss must be what two separate passes give.
-    cfg = tiny_config.replace(net=net, conditioning=conditioning, num_classes=10, augment=0.0, amp="off")
+    # so the loss must be what two separate passes give. On an R1 step it keeps the two passes, so
+    # that R1's double backward does not run over the fakes too.
+    cfg = tiny_config.replace(net=net, conditioning=conditioning, num_classes=classes, augment=0.0, amp="off",
+                              r1=r1, r1_every=1)
     torch.manual_seed(0)
     G, D = build_generator(cfg.model), build_discriminator(cfg.model)
-    real, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8)
+    real, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8) if classes else None
     calls = []
     D.register_forward_hook(lambda *_: calls.append(1))
     loss, _ = Game(G, D, cfg, torch.Generator().manual_seed(3)).d_loss(real, labels, 1)
-    assert len(calls) == 1
+    assert len(calls) == (2 if r1 else 1)
+    if r1:
+        real.requires_grad_(True)
 
     z, fake_labels = Game(G, D, cfg, torch.Generator().manual_seed(3)).latents(8, torch.device("cpu"))
     with torch.no_grad():
@@ -272,4 +278,7 @@ def test_d_loss_sees_real_and_fake_in_one_pass_with_the_two_passes_result(tiny_c
     expected = losses.LOSSES[cfg.loss][0](real_logits, fake_logits)
     if conditioning == "acgan":
         expected = expected + losses.class_loss(real_cls, labels) + losses.class_loss(fake_cls, fake_labels)
+    if r1:
+        (grad,) = torch.autograd.grad(real_logits.sum(), real)
+        expected = expected + r1 / 2 * losses.r1_penalty(grad)
     assert_close(loss, expected, rtol=1e-5, atol=1e-6)

@@ -101,26 +101,40 @@ function drawn(s, waited) {  // render the state `s`, for which the page waited 
 
 function stop(message) {
   showError(message);
-  playing = false;
-  $("play").textContent = "play";
+  setPlaying(false);
 }
 
-async function guarded(work) {
-  if (busy) return;
+function setPlaying(on) {
+  playing = on;
+  $("play").textContent = on ? "pause" : "play";
+}
+
+// A button pressed while the game plays first pauses it and waits for the frame in flight (one
+// request at a time keeps the lab's state consistent); `resume` plays on afterwards (new lab, reset),
+// a single D or G step leaves the game paused.
+async function guarded(work, resume = false) {
+  const wasPlaying = playing;
+  setPlaying(false);
+  while (busy) await nextFrame();
   busy = true;
+  let ok = true;
   try {
     showError("");
     const asked = performance.now(), s = await work();
     drawn(s, performance.now() - asked);
   }
-  catch (e) { stop(e.message); }
+  catch (e) { ok = false; stop(e.message); }
   finally { busy = false; }
+  if (ok && resume && wasPlaying) {
+    setPlaying(true);
+    loop();
+  }
 }
 
 function create() {
   const q = new URLSearchParams({ data: $("data").value, preset: $("preset").value, points: $("points").value });
   if ($("loss").value) q.set("loss", $("loss").value);
-  return guarded(() => api("POST", `/api/lab?${q}`));
+  return guarded(() => api("POST", `/api/lab?${q}`), true);
 }
 
 function step(d, g) {  // the steps and the state they lead to, in one request
@@ -157,12 +171,11 @@ async function loop() {
 }
 
 $("create").onclick = create;
-$("reset").onclick = () => guarded(() => api("POST", "/api/lab/reset"));
+$("reset").onclick = () => guarded(() => api("POST", "/api/lab/reset"), true);
 $("d-step").onclick = () => guarded(() => step(1, 0));
 $("g-step").onclick = () => guarded(() => step(0, 1));
 $("play").onclick = () => {
-  playing = !playing;
-  $("play").textContent = playing ? "pause" : "play";
+  setPlaying(!playing);
   if (playing) loop();
 };
 create();
