@@ -228,8 +228,8 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
     gen = torch.Generator().manual_seed(4)
     train_part = rgb[~held][torch.randperm(int((~held).sum()), generator=gen)[:a.colour_real]]
     real_acc = evaluate_samples(od.digit_view(rgb[held]), lab[held], metrics=["class_accuracy"])["class_accuracy"]
-    train(["--data", str(folder), "--resolution", "32", "--minutes", str(a.colour_minutes), "--eval-every", "0"],
-          work / "colour", a.threads, work / "cache")
+    train(["--data", str(folder), "--resolution", "32", "--minutes", str(a.colour_minutes), "--eval-every", "0",
+           *shlex.split(a.colour_args)], work / "colour", a.threads, work / "cache")
     gan = GAN.from_checkpoint(work / "colour")
     glabels = gan.labels_for(a.colour_real, None)
     fake = gan.sample(a.colour_real, glabels, 0)
@@ -242,7 +242,8 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
          "floor": (od.colour_distance(fg_b, fg_a), od.colour_distance(bg_b, bg_a))}
     save_grid(a.out.parent / "own_images_colour.png", gan.class_sheet(10, seed=0), ncol=10, scale=2)
     lines = [(f"{int((~held).sum()):,} coloured digits (32x32 RGB, {a.colour_per_class} per class), "
-             f"{a.colour_minutes:g} minutes, `--resolution 32`, folder defaults otherwise: {gan.step} steps. "
+             f"{a.colour_minutes:g} minutes, `--resolution 32`, "
+             f"{'`' + a.colour_args + '` and ' if a.colour_args else ''}folder defaults otherwise: {gan.step} steps. "
              f"{a.colour_real:,} generated images (spread over the classes) against {a.colour_real:,} training images; "
              f"the floor compares those with {int(held.sum()):,} held-out images coloured the same way."), "",
              ("| | digit accuracy of the luminance view ↑ | FID of the view (digit features) | "
@@ -349,6 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--colour-per-class", type=int, default=2000)
     ap.add_argument("--colour-real", type=int, default=2000, help="Images per colour sample (real and generated).")
     ap.add_argument("--res64-minutes", type=lambda s: [float(m) for m in s.split(",")], default=[10.0])
+    ap.add_argument("--colour-args", default="", help="Flags beyond the folder defaults for the colour run.")
     ap.add_argument("--res64-args", default="", help="Flags beyond the folder defaults for the 64 px run.")
     ap.add_argument("--res64-short", type=float, default=2.5, help="Minutes of each res64tune run.")
     ap.add_argument("--res64-variants", default="folder defaults",

@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however
 import _common  # noqa: E402  (puts the repository root first on sys.path)
 
 SCALES = (1.0, 1.2)
-BASE = ["--amp", "off"]  # the rows compare with float32 steps; a variant's own --amp comes later and wins
+# The rows compare with float32 steps and the fixed EMA decay they were measured with (ramp-up became
+# the default later); a variant's own flags come later and win.
+BASE = ["--amp", "off", "--ema-rampup", "0"]
 VARIANTS = {
     "default (dcgan w32, hinge, projection, lr 4e-4, batch 32, EMA 0.995), float32": [],
     "R1 0.2 (every 16 D steps)": ["--r1", "0.2"],
@@ -37,6 +39,9 @@ VARIANTS = {
     "bf16 autocast": ["--amp", "bf16"],
     "bf16 autocast, seed 1 (run-to-run spread)": ["--amp", "bf16", "--seed", "1"],
     "bf16 autocast and mode-seeking 0.1": ["--amp", "bf16", "--diversity", "0.1"],
+    "bf16 (the default), learning rates 8e-4 (G and D)": ["--amp", "bf16", "--lr-g", "8e-4", "--lr-d", "8e-4"],
+    "bf16, z_dim 32": ["--amp", "bf16", "--z-dim", "32"],
+    "bf16, `--net resnet` (width 32, the default's game unchanged)": ["--amp", "bf16", "--net", "resnet"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """

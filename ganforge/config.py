@@ -165,7 +165,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
     # themselves, see `preset_for`): the small MLP pair of nets/toy.py, 10000 steps in under a minute
-    # on one CPU thread (39-57 s on a shared 2-core machine). Chosen by measurement (docs/lab.md, "How
+    # on one CPU thread at a load of about 2 (39-57 s on a shared 2-core machine). Chosen by measurement (docs/lab.md, "How
     # the preset was chosen"): lazy R1 settles the oscillation between modes; G_ema 0.9995 with
     # ema_rampup 0.05 puts the samples on the modes without lagging early on; 10000 steps, not 8000,
     # because grid25's share still rises after 8000 (worst of 5 seeds: 73% at 8000, 85% at 10000).
