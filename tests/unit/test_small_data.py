@@ -11,19 +11,10 @@ import re
 import pytest
 import torch
 from click.testing import CliRunner
-from harness.cli import dry_run, refused
 from safetensors.torch import load_file
 from torch.testing import assert_close
 
-from ganforge.augment import (
-    OPS,
-    brightness,
-    contrast,
-    cutout,
-    diff_augment,
-    saturation,
-    translate,
-)
+from ganforge.augment import OPS, brightness, contrast, cutout, diff_augment, saturation, translate
 from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import cli
 from ganforge.config import AUGMENT_OPS, TrainConfig, preset, validate
@@ -34,6 +25,7 @@ from ganforge.options import override
 from ganforge.rundir import RunDir
 from ganforge.training import Trainer, resolve, train
 from ganforge.training.ada import AdaptiveAugment, adjust
+from harness.cli import dry_run, refused
 
 
 def gen(seed: int = 0) -> torch.Generator:
