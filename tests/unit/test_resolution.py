@@ -202,6 +202,12 @@ def test_the_default_preset_takes_width_16_for_a_64px_dcgan_unless_told_otherwis
         return configure(options, "unused", None)[0].diversity
 
     assert diversity({"resolution": 64}) == 0.5 and diversity({"resolution": 64, "diversity": 0}) == 0
+
+    def d_width(options: dict) -> int | None:
+        return configure(options, "unused", None)[0].model.d_width
+
+    assert d_width({"resolution": 32}) == 64 and d_width({"resolution": 32, "d_width": 32}) == 32
+    assert d_width({}) is None and d_width({"resolution": 32, "net": "resnet"}) is None
     assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0
 
     assert width({"resolution": 64}) == 16
