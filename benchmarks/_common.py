@@ -1,5 +1,6 @@
 """What every benchmark repeats, in one place: making this checkout's ganforge importable, the
-default MNIST directory, the thread count, and the machine header with its matmul yardstick.
+default MNIST directory, the thread count, the machine header with its matmul yardstick, and
+training a table of variants a few at a time (the ablation scripts).
 
 A benchmark script starts with
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 
@@ -77,6 +79,42 @@ def python_child(*args: str, threads: int = 1) -> subprocess.Popen:
     """`python ARGS` of this checkout on `threads` threads, its output captured as text."""
     return subprocess.Popen([sys.executable, *args], env=subprocess_env(threads),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p: subprocess.Popen, what: str) -> str:
+    """The standard output of a finished child; its last error line ends the benchmark if it failed."""
+    out, err = p.communicate()
+    if p.returncode:
+        sys.exit(f"{what} failed: {(err.strip().splitlines() or ['?'])[-1]}")
+    return out
+
+
+def add_variant_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parallel", type=int, default=2, help="Runs at a time, one thread each.")
+    parser.add_argument("--only", help="Comma-separated variant numbers (1-based) to run.")
+
+
+def chosen_variants(variants: dict[str, list[str]], only: str | None) -> list[tuple[str, list[str]]]:
+    """(name, extra flags) of the variants --only picks (all without it), in the table's order."""
+    chosen = list(variants.items())
+    return [chosen[int(i) - 1] for i in only.split(",")] if only else chosen
+
+
+def train_variants(chosen: list[tuple[str, list[str]]], parallel: int, train_args: Callable[[str, list[str]], list[str]],
+                   workdir: Path) -> Iterator[tuple[str, str, float]]:
+    """Train the variants `parallel` at a time, one thread each (on a 2-core machine two one-thread
+    runs make the most of both cores, and every variant gets the same share), each batch right after
+    a one-thread yardstick. `train_args(run, extra)` gives `ganforge train`'s arguments. Yields
+    (name, run directory, yardstick) for each variant as soon as its batch has trained, so a caller
+    scores them before the next batch starts."""
+    for i in range(0, len(chosen), parallel):
+        batch = chosen[i:i + parallel]
+        peak = row_yardstick(1)
+        runs = [str(workdir / str(i + j)) for j in range(len(batch))]
+        procs = [python_child("-m", "ganforge", "train", *train_args(run, extra)) for run, (_, extra) in zip(runs, batch)]
+        for p in procs:
+            finish(p, "training")
+        yield from ((name, run, peak) for run, (name, _) in zip(runs, batch))
 
 
 def _matmul_seconds(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -56,41 +55,25 @@ for scale in json.loads(sys.argv[2]):
 """
 
 
-def finish(p: subprocess.Popen, what: str) -> str:
-    out, err = p.communicate()
-    if p.returncode:
-        sys.exit(f"{what} failed: {(err.strip().splitlines() or ['?'])[-1]}")
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.add_data_arg(ap)
     ap.add_argument("--steps", type=int, default=5000)
-    ap.add_argument("--parallel", type=int, default=2)
-    ap.add_argument("--only", help="Comma-separated variant numbers (1-based) to run.")
+    _common.add_variant_args(ap)
     args = ap.parse_args()
-    chosen = list(VARIANTS.items())
-    if args.only:
-        chosen = [chosen[int(i) - 1] for i in args.only.split(",")]
     header = _common.machine_header(1)
     print(_common.header_line(header), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(0, len(chosen), args.parallel):
-            batch = chosen[i:i + args.parallel]
-            peak = _common.row_yardstick(1)
-            runs = [str(Path(tmp) / str(i + j)) for j in range(len(batch))]
-            procs = [_common.python_child("-m", "ganforge", "train", "--data", args.data, "--steps", str(args.steps),
-                            "--minutes", "100000", "--eval-every", "0", "--quiet", "--out", run, *BASE, *extra)
-                     for run, (_, extra) in zip(runs, batch)]
-            for p in procs:
-                finish(p, "training")
-            for run, (name, _) in zip(runs, batch):
-                scores = [json.loads(line) for line in finish(_common.python_child("-c", SCORE, run, json.dumps(SCALES)),
-                                                              "scoring").splitlines() if line.startswith("{")]
-                rows.append((name, scores, peak))
-                print(name, scores, f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
+        for name, run, peak in _common.train_variants(
+                _common.chosen_variants(VARIANTS, args.only), args.parallel,
+                lambda run, extra: ["--data", args.data, "--steps", str(args.steps), "--minutes", "100000",
+                                    "--eval-every", "0", "--quiet", "--out", run, *BASE, *extra], Path(tmp)):
+            scores = [json.loads(line) for line in _common.finish(
+                _common.python_child("-c", SCORE, run, json.dumps(SCALES)), "scoring").splitlines()
+                if line.startswith("{")]
+            rows.append((name, scores, peak))
+            print(name, scores, f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
     command = " ".join(["python benchmarks/recall_ablation.py", *sys.argv[1:]])
     print(f"Machine: {_common.header_line(header)}. Command: `{command}`.")
     print("| variant | FID[digits] ↓ | class accuracy ↑ | precision ↑ | recall ↑ | P + R | at noise x1.2: P / R "

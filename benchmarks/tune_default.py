@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -41,43 +40,28 @@ VARIANTS = {
 }
 
 
-def ganforge(*args: str, threads: int = 1) -> subprocess.Popen:
-    return _common.python_child("-m", "ganforge", *args, threads=threads)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.add_data_arg(ap)
     ap.add_argument("--minutes", type=float, default=3.0)
-    ap.add_argument("--parallel", type=int, default=2)
-    ap.add_argument("--only", help="Comma-separated variant numbers (1-based) to run.")
+    _common.add_variant_args(ap)
     ap.add_argument("--out", type=Path, help="Also write the table to this markdown file.")
     args = ap.parse_args()
-    chosen = list(VARIANTS.items())
-    if args.only:
-        chosen = [chosen[int(i) - 1] for i in args.only.split(",")]
 
     header = _common.machine_header(1)  # each run has one thread
     print(_common.header_line(header), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(0, len(chosen), args.parallel):
-            batch = chosen[i:i + args.parallel]
-            peak = _common.row_yardstick(1)  # one run's yardstick, just before these runs train
-            procs = [ganforge("train", "--data", args.data, "--minutes", str(args.minutes), "--quiet",
-                              "--out", str(Path(tmp) / str(i + j)), *BASE, *extra)
-                     for j, (_, extra) in enumerate(batch)]
-            for p in procs:
-                _, err = p.communicate()
-                if p.returncode:
-                    sys.exit(f"training failed: {err.strip().splitlines()[-1]}")
-            for j, (name, _) in enumerate(batch):
-                p = ganforge("evaluate", str(Path(tmp) / str(i + j)), "--json", threads=2)
-                out, err = p.communicate()
-                m = json.loads(out.strip().splitlines()[-1])
-                rows.append((name, m, peak))
-                print(name, {k: round(m[k], 3) for k in ("fid", "class_accuracy", "precision", "recall")},
-                      f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
+        for name, run, peak in _common.train_variants(
+                _common.chosen_variants(VARIANTS, args.only), args.parallel,
+                lambda run, extra: ["--data", args.data, "--minutes", str(args.minutes), "--quiet", "--out", run,
+                                    *BASE, *extra], Path(tmp)):
+            out = _common.finish(_common.python_child("-m", "ganforge", "evaluate", run, "--json", threads=2),
+                                 "evaluation")
+            m = json.loads(out.strip().splitlines()[-1])
+            rows.append((name, m, peak))
+            print(name, {k: round(m[k], 3) for k in ("fid", "class_accuracy", "precision", "recall")},
+                  f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
 
     command = " ".join(["python benchmarks/tune_default.py", *sys.argv[1:]])
     lines = ["| variant | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ | matmul GFLOP/s (1 thread) |",
