@@ -109,22 +109,29 @@ function setPlaying(on) {
   $("play").textContent = on ? "pause" : "play";
 }
 
-// A button pressed while the game plays first pauses it and waits for the frame in flight (one
-// request at a time keeps the lab's state consistent); `resume` plays on afterwards (new lab, reset),
-// a single D or G step leaves the game paused.
+// One request at a time keeps the lab's state consistent: wait for the one in flight, then run
+// `work`; an error stops play and is shown. Resolves to whether `work` finished.
+async function exclusive(work) {
+  while (busy) await nextFrame();
+  busy = true;
+  try {
+    showError("");
+    await work();
+    return true;
+  }
+  catch (e) { stop(e.message); return false; }
+  finally { busy = false; }
+}
+
+// A button pressed while the game plays first pauses it and waits for the frame in flight; `resume`
+// plays on afterwards (new lab, reset), a single D or G step leaves the game paused.
 async function guarded(work, resume = false) {
   const wasPlaying = playing;
   setPlaying(false);
-  while (busy) await nextFrame();
-  busy = true;
-  let ok = true;
-  try {
-    showError("");
+  const ok = await exclusive(async () => {
     const asked = performance.now(), s = await work();
     drawn(s, performance.now() - asked);
-  }
-  catch (e) { ok = false; stop(e.message); }
-  finally { busy = false; }
+  });
   if (ok && resume && wasPlaying) {
     setPlaying(true);
     loop();
@@ -153,11 +160,8 @@ function stepAtSpeed() {
 
 // Play: the next frame's steps are asked for as soon as a state arrives, before it is drawn, so the
 // server trains while the page draws and waits for the screen; taking turns, it sat idle meanwhile.
-async function loop() {
-  while (busy) await nextFrame();  // a single step still running
-  busy = true;
-  try {
-    showError("");
+function loop() {
+  return exclusive(async () => {
     let next = playing ? stepAtSpeed() : null;
     while (next) {
       const asked = performance.now(), s = await next, waited = performance.now() - asked;
@@ -165,9 +169,7 @@ async function loop() {
       await nextFrame();
       drawn(s, waited);
     }
-  }
-  catch (e) { stop(e.message); }
-  finally { busy = false; }
+  });
 }
 
 $("create").onclick = create;
