@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from ganforge.config import preset_for, validate
 from ganforge.data.toy import TOY_SOURCES, toy_dataset
-from ganforge.game import Game
+from ganforge.game import Game, make_optimizer
 from ganforge.losses import LOSSES
 from ganforge.metrics.toy import mode_stats
 from ganforge.nets import build_discriminator, build_generator
@@ -92,8 +92,8 @@ class Lab:
         with torch.random.fork_rng(devices=[]):  # seed the weights without moving the server's global RNG
             torch.manual_seed(self.cfg.seed)
             self.G, self.D = build_generator(self.cfg.model), build_discriminator(self.cfg.model)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), self.cfg.lr_g, self.cfg.betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), self.cfg.lr_d, self.cfg.betas)
+        self.opt_g = make_optimizer(self.G.parameters(), self.cfg.lr_g, self.cfg.betas)
+        self.opt_d = make_optimizer(self.D.parameters(), self.cfg.lr_d, self.cfg.betas)
         self.gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         self.game = Game(self.G, self.D, self.cfg, self.gen)
         self.z_shown = torch.randn(settings.points, self.cfg.model.z_dim,

@@ -19,6 +19,7 @@ from ganforge.config import TrainConfig, validate
 from ganforge.data import ImageDataset, PointDataset, load_dataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
+from ganforge.game import make_optimizer
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.rundir import RunDir
 
@@ -89,16 +90,6 @@ def _resolve_points(cfg: TrainConfig, data: ImageDataset | PointDataset) -> tupl
     cfg = cfg.replace(num_classes=0, conditioning="input")
     BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
     return validate(cfg), data
-
-
-def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
-    # The fused kernel updates all tensors in one pass (faster on CPU and GPU); fall back to
-    # foreach where a build lacks it (params listed first: a failed try must not use them up).
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 
 def ema_decay(decay: float, rampup: float, step: int) -> float:
