@@ -2,7 +2,7 @@
 scored with the bundled digit evaluator. Four parts, each recorded in its own block of
 benchmarks/RESULTS.md (between `<!-- own_images:PART:begin/end -->`), so one can be rerun alone:
 
-    python benchmarks/own_images.py --parts finetune,smalldata,colour,res64tune,res64
+    python benchmarks/own_images.py --parts finetune,smalldata,colour,res64tune,res64,res128tune,res128
                                     [--data MNIST_DIR] [--threads 1] [--keep DIR]
 
 - finetune: a model of digits 0-4 (all of MNIST's) fine-tuned with --init-from on 5-9 (100 per
@@ -11,9 +11,10 @@ benchmarks/RESULTS.md (between `<!-- own_images:PART:begin/end -->`), so one can
   ADA's p over time (own_images_ada.png).
 - colour: coloured 32x32 digits (benchmarks/_own_data.py says how they are made and read);
   digit accuracy of the generated images' luminance and the colour distance to the data's.
-- res64tune: short runs of --res64-variants at 64 px (below), recorded in docs/tuning.md.
-- res64: digits upsampled to 64x64, 2000 per class, --res64-minutes; generated digits scored at
-  28x28. --res64-args gives the run's settings beyond the folder defaults.
+- res64tune, res128tune: short runs (--res-short minutes) of --res-variants at 64 or 128 px,
+  recorded in docs/tuning.md.
+- res64, res128: digits upsampled to 64x64 or 128x128, 2000 per class, --res-minutes; generated
+  digits scored at 28x28. --res-args gives the run's settings beyond the folder defaults.
 
 Training runs in child processes (`python -m ganforge train`, OMP_NUM_THREADS=--threads), one at
 a time; seconds are the training loop's own (`elapsed_s` of the checkpoints: no start-up, no data
@@ -45,7 +46,7 @@ from ganforge.outputs import save_grid  # noqa: E402
 from ganforge.plots import new_figure, save_png  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
 
-PARTS = ("finetune", "smalldata", "colour", "res64tune", "res64")
+PARTS = ("finetune", "smalldata", "colour", "res64tune", "res64", "res128tune", "res128")
 DATE = "2026-11-27"
 POLL_S = 0.5
 SCORED = ("fid", "class_accuracy", "precision", "recall")
@@ -255,20 +256,20 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
     return lines
 
 
-def res64_folder(work: Path, images, labels) -> Path:
-    folder = work.parent / "digits64"  # shared by res64 and res64tune
+def res_folder(work: Path, images, labels, side: int) -> Path:
+    folder = work.parent / f"digits{side}"  # shared by resN and resNtune
     if not folder.exists():
         idx = od.pick(labels, range(10), 2000, seed=5)
-        od.write_folder(folder, od.upsample(images[idx], 64), labels[idx])
+        od.write_folder(folder, od.upsample(images[idx], side), labels[idx])
     return folder
 
 
-def res64_runs(a, work: Path, folder: Path, variants: list[tuple[str, str, float]]) -> list[dict]:
-    """Train each (name, flags, minutes) at 64 px and score it at 28 px."""
+def res_runs(a, work: Path, folder: Path, side: int, variants: list[tuple[str, str, float]]) -> list[dict]:
+    """Train each (name, flags, minutes) at `side` px and score it at 28 px."""
     rows = []
     for i, (name, flags, minutes) in enumerate(variants):
         run = work / f"run{i}-{minutes:g}"
-        train(["--data", str(folder), "--resolution", "64", "--minutes", str(minutes), "--eval-every", "0",
+        train(["--data", str(folder), "--resolution", str(side), "--minutes", str(minutes), "--eval-every", "0",
                *shlex.split(flags)], run, a.threads, work.parent / "cache")
         gan = GAN.from_checkpoint(run)
         rows.append({"name": name, "flags": flags, "minutes": minutes, "step": gan.step,
@@ -278,15 +279,15 @@ def res64_runs(a, work: Path, folder: Path, variants: list[tuple[str, str, float
     return rows
 
 
-def res64_ceiling(images, labels, n: int) -> dict:
-    """The real digits of the 64 px folder through the same scoring: what a perfect model gets."""
+def res_ceiling(images, labels, n: int, side: int) -> dict:
+    """The real digits of the folder through the same scoring: what a perfect model gets."""
     idx = od.pick(labels, range(10), n // 10, seed=6)
-    result = evaluate_samples(od.lanczos_28(od.upsample(images[idx], 64)), labels[idx])
+    result = evaluate_samples(od.lanczos_28(od.upsample(images[idx], side)), labels[idx])
     return {k: result[k] for k in SCORED}
 
 
-def res64_table(rows: list[dict]) -> list[str]:
-    lines = [("| settings (beyond `--resolution 64`) | minutes | steps | training s | class accuracy ↑ | "
+def res_table(rows: list[dict], side: int) -> list[str]:
+    lines = [(f"| settings (beyond `--resolution {side}`) | minutes | steps | training s | class accuracy ↑ | "
              "recall ↑ | precision ↑ | FID ↓ |"), "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         flags = f" (`{r['flags']}`)" if r["flags"] else ""
@@ -295,32 +296,48 @@ def res64_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def part_res64tune(a, work: Path, images, labels) -> list[str]:
-    variants = [(v.split("=", 1)[0], v.split("=", 1)[1] if "=" in v else "", a.res64_short)
-                for v in a.res64_variants.split(";")]
-    rows = res64_runs(a, work, res64_folder(work, images, labels), variants)
-    return [(f"Digits upsampled to 64x64 (2,000 per class), {a.res64_short:g} minutes each, one run at a time; "
-            f"{a.samples:,} generated digits each, downsampled to 28x28 for the digit evaluator."), "",
-            *res64_table(rows)]
+def res_tune(a, work: Path, images, labels, side: int) -> list[str]:
+    variants = [(v.split("=", 1)[0], v.split("=", 1)[1] if "=" in v else "", a.res_short)
+                for v in a.res_variants.split(";")]
+    rows = res_runs(a, work, res_folder(work, images, labels, side), side, variants)
+    return [(f"Digits upsampled to {side}x{side} (2,000 per class), {a.res_short:g} minutes each, one run at a "
+             f"time; {a.samples:,} generated digits each, downsampled to 28x28 for the digit evaluator."), "",
+            *res_table(rows, side)]
 
 
-def part_res64(a, work: Path, images, labels) -> list[str]:
-    variants = [("folder defaults" if not a.res64_args else "chosen", a.res64_args, m) for m in a.res64_minutes]
-    rows = res64_runs(a, work, res64_folder(work, images, labels), variants)
+def res_final(a, work: Path, images, labels, side: int) -> list[str]:
+    variants = [("folder defaults" if not a.res_args else "chosen", a.res_args, m) for m in a.res_minutes]
+    rows = res_runs(a, work, res_folder(work, images, labels, side), side, variants)
     best = rows[-1]
-    real = res64_ceiling(images, labels, a.samples)
-    save_grid(a.out.parent / "own_images_64px.png", GAN.from_checkpoint(work / f"run{len(rows) - 1}-{best['minutes']:g}")
-              .class_sheet(10, seed=0), ncol=10)
+    real = res_ceiling(images, labels, a.samples, side)
+    save_grid(a.out.parent / f"own_images_{side}px.png",
+              GAN.from_checkpoint(work / f"run{len(rows) - 1}-{best['minutes']:g}").class_sheet(10, seed=0), ncol=10)
 
     def verdict(key: str, target: float) -> str:
         return f"{key.replace('_', ' ')} {best[key]:.3f} (target {target}: {'met' if best[key] >= target else 'missed'})"
-    return [(f"20,000 digits upsampled to 64x64 (2,000 per class); {a.samples:,} generated digits downsampled "
-            "to 28x28 (Lanczos) for the digit evaluator."), "", *res64_table(rows), "",
+    return [(f"20,000 digits upsampled to {side}x{side} (2,000 per class); {a.samples:,} generated digits "
+             "downsampled to 28x28 (Lanczos) for the digit evaluator."), "", *res_table(rows, side), "",
             (f"Real digits of the folder scored the same way (the ceiling): class accuracy "
              f"{real['class_accuracy']:.3f}, recall {real['recall']:.3f}, precision {real['precision']:.3f}, "
              f"FID {real['fid']:.2f}."), "",
             f"**At {best['minutes']:g} minutes: {verdict('class_accuracy', 0.95)}; {verdict('recall', 0.40)}.**", "",
-            "![one row per class, 64x64](own_images_64px.png)"]
+            f"![one row per class, {side}x{side}](own_images_{side}px.png)"]
+
+
+def part_res64tune(a, work: Path, images, labels) -> list[str]:
+    return res_tune(a, work, images, labels, 64)
+
+
+def part_res64(a, work: Path, images, labels) -> list[str]:
+    return res_final(a, work, images, labels, 64)
+
+
+def part_res128tune(a, work: Path, images, labels) -> list[str]:
+    return res_tune(a, work, images, labels, 128)
+
+
+def part_res128(a, work: Path, images, labels) -> list[str]:
+    return res_final(a, work, images, labels, 128)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,14 +366,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--colour-minutes", type=float, default=10.0)
     ap.add_argument("--colour-per-class", type=int, default=2000)
     ap.add_argument("--colour-real", type=int, default=2000, help="Images per colour sample (real and generated).")
-    ap.add_argument("--res64-minutes", type=lambda s: [float(m) for m in s.split(",")], default=[10.0])
     ap.add_argument("--colour-args", default="", help="Flags beyond the folder defaults for the colour run.")
-    ap.add_argument("--res64-args", default="", help="Flags beyond the folder defaults for the 64 px run.")
-    ap.add_argument("--res64-short", type=float, default=2.5, help="Minutes of each res64tune run.")
-    ap.add_argument("--res64-variants", default="folder defaults",
-                    help="res64tune's runs: 'NAME=FLAGS;NAME=FLAGS' (FLAGS beyond --resolution 64).")
+    # One set of flags for both sides (the parts name the side); the res64- spellings are the
+    # recorded commands' and still work.
+    ap.add_argument("--res-minutes", "--res64-minutes", type=lambda s: [float(m) for m in s.split(",")],
+                    default=[10.0], help="Minutes of the res64/res128 run (a comma list: one run each).")
+    ap.add_argument("--res-args", "--res64-args", default="",
+                    help="Flags beyond the folder defaults for the res64/res128 run.")
+    ap.add_argument("--res-short", "--res64-short", type=float, default=2.5,
+                    help="Minutes of each res64tune/res128tune run.")
+    ap.add_argument("--res-variants", "--res64-variants", default="folder defaults",
+                    help="resNtune's runs: 'NAME=FLAGS;NAME=FLAGS' (FLAGS beyond --resolution N).")
     ap.add_argument("--tuning-out", type=Path, default=ROOT / "docs" / "tuning.md",
-                    help="Where res64tune records its table.")
+                    help="Where res64tune and res128tune record their tables.")
     return ap.parse_args(argv)
 
 
@@ -375,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
             header = _common.header_line(_common.machine_header(a.threads))
             started = time.strftime("%H:%M", time.gmtime())
             lines = globals()[f"part_{part}"](a, root / part, images, labels)
-            out = a.tuning_out if part == "res64tune" else a.out
+            out = a.tuning_out if part.endswith("tune") else a.out
             write_block(out, part,
                         [f"- Command: `{command}` (part {part}, {DATE} {started} UTC)",
                          f"- Machine at the start: {header}", "", *lines])

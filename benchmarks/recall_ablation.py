@@ -41,6 +41,9 @@ VARIANTS = {
     "bf16 (the default), learning rates 8e-4 (G and D)": ["--amp", "bf16", "--lr-g", "8e-4", "--lr-d", "8e-4"],
     "bf16, z_dim 32": ["--amp", "bf16", "--z-dim", "32"],
     "bf16, `--net resnet` (width 32, the default's game unchanged)": ["--amp", "bf16", "--net", "resnet"],
+    "bf16, DiffAugment translation p 0.5": ["--amp", "bf16", "--augment", "0.5", "--augment-ops", "translation"],
+    "bf16, two D steps per G step (`--n-dis 2`)": ["--amp", "bf16", "--n-dis", "2"],
+    "bf16, non-saturating loss (`--loss bce`) with R1 0.2": ["--amp", "bf16", "--loss", "bce", "--r1", "0.2"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """
