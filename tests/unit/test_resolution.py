@@ -191,8 +191,8 @@ def test_a_checkpoint_of_the_old_64px_layout_is_refused_naming_the_layout_change
         check_weights(digits, {}, tmp_path / "damaged.safetensors")
 
 
-def test_the_default_preset_takes_width_16_for_a_64px_dcgan_unless_told_otherwise():
-    """At 64 px the width-32 DCGAN draws no digit in minutes on a CPU (docs/tuning.md, "64 px")."""
+def test_the_default_preset_follows_the_side_unless_told_otherwise():
+    """At 64 and 128 px the width-32 DCGAN draws no digit in minutes on a CPU (docs/tuning.md, "64 px", "128 px")."""
     from ganforge.training.api import configure
 
     def width(options: dict, preset_name: str | None = None) -> int:
@@ -211,6 +211,8 @@ def test_the_default_preset_takes_width_16_for_a_64px_dcgan_unless_told_otherwis
     assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0
 
     assert width({"resolution": 64}) == 16
+    assert width({"resolution": 128}) == 8 and diversity({"resolution": 128}) == 0.5
+    assert width({"resolution": 128, "width": 16}) == 16
     assert width({"resolution": 64, "net": "dcgan"}) == 16
     assert width({"resolution": 64, "width": 32}) == 32  # the user's own value wins
     assert width({"resolution": 64, "net": "resnet"}) == preset("default").model.width  # another net: untouched
