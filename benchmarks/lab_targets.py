@@ -8,27 +8,28 @@ Each run is a real `ganforge.training.train` on 2 threads, budget = the toy pres
 at --seconds of wall clock (the target: within 60 s). Then 2,500 points from the run's sampler
 are measured against the data (modes covered, high-quality share, mode KL, SWD). Prints a
 markdown table for benchmarks/RESULTS.md and docs/lab.md, and the machine's float32 matmul speed
-as a yardstick (a shared or slower machine does fewer steps in the same seconds).
+as a yardstick (the same 2048² product as every other benchmark here: a shared or slower
+machine does fewer steps in the same seconds).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
+import _common  # noqa: E402  (puts the repository root first on sys.path)
 
-from ganforge.config import preset, preset_for
-from ganforge.data import load_dataset
-from ganforge.generator import load
-from ganforge.metrics.toy import toy_metrics
-from ganforge.points import sample_points
-from ganforge.training import train
+from ganforge.config import preset, preset_for  # noqa: E402
+from ganforge.data import load_dataset  # noqa: E402
+from ganforge.generator import load  # noqa: E402
+from ganforge.metrics.toy import toy_metrics  # noqa: E402
+from ganforge.points import sample_points  # noqa: E402
+from ganforge.training import train  # noqa: E402
 
 THREADS = 2  # the issue's condition; --threads 1 on a machine shared with other work (see RESULTS.md)
 EVAL_POINTS = 2_500  # as VEEGAN and PacGAN measure (docs/lab.md, "Published figures")
@@ -44,17 +45,9 @@ def settings(name: str):
         return preset_for("tutorial", True).replace(steps=toy.steps)
     if name == "minimax":  # the toy preset with the original saturating G loss
         return toy.replace(loss="minimax")
-    raise SystemExit(f"unknown setting {name!r}; use toy, tutorial or minimax")
-
-
-def matmul_gflops(n: int = 1024, repeat: int = 20) -> float:
-    """float32 n x n matmul speed on the threads in use: the yardstick printed with the results."""
-    a = torch.randn(n, n)
-    a @ a
-    start = time.perf_counter()
-    for _ in range(repeat):
-        a @ a
-    return repeat * 2 * n**3 / (time.perf_counter() - start) / 1e9
+    if name == "plain":  # Goodfellow et al.'s game as first written: saturating loss, no R1, no G_ema
+        return toy.replace(loss="minimax", r1=0.0, ema=0.0)
+    raise SystemExit(f"unknown setting {name!r}; use toy, tutorial, minimax or plain")
 
 
 def one_run(setting: str, data: str, seed: int, seconds: float, root: Path) -> dict:
@@ -94,17 +87,15 @@ def summary(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--settings", default="toy,tutorial,minimax")
+    parser.add_argument("--settings", default="toy,tutorial,minimax,plain")
     parser.add_argument("--data", default="ring8,grid25")
     parser.add_argument("--seconds", type=float, default=60.0, help="wall-clock cap per run")
     parser.add_argument("--threads", type=int, default=THREADS, help="torch threads")
     parser.add_argument("--baseline-seeds", type=int, default=1,
-                        help="seeds for the tutorial and minimax settings (they only show the collapse)")
+                        help="seeds for the tutorial, minimax and plain settings (they only show the collapse)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} on {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads; float32 1024² matmul "
-          f"{matmul_gflops():.0f} GFLOP/s; load average {os.getloadavg()[0]:.1f}", flush=True)
+    _common.set_threads(args.threads)
+    print(f"# {_common.header_line(_common.machine_header(args.threads))}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for setting in args.settings.split(","):

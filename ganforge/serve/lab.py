@@ -43,7 +43,9 @@ HEAT_SIDE = 40  # D's score on a HEAT_SIDE x HEAT_SIDE grid over the view
 MAX_HISTORY = 2000  # loss records kept (the oldest are dropped)
 SHOWN_HISTORY = 500  # loss records sent with each state
 LOSS_DIGITS = 4  # decimals of a loss in the history: a curve 180 px high needs no more
-SETTINGS = ("default", "tutorial", "minimax")  # the toy preset, the tutorial's game, minimax on the toy preset
+# The toy preset; the tutorial's game; the minimax game as first written (saturating G loss, no R1)
+# on the toy preset's nets: the two that collapse (benchmarks/RESULTS.md, the lab's targets).
+SETTINGS = ("default", "tutorial", "minimax")
 
 Source = Literal[TOY_SOURCES]  # type: ignore[valid-type]
 Loss = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
@@ -77,7 +79,7 @@ def lab_config(s: LabSettings):
     """The TrainConfig of a lab: the chosen preset for points, then the menu's overrides."""
     cfg = preset_for("tutorial" if s.preset == "tutorial" else "default", True)
     if s.preset == "minimax":
-        cfg = cfg.replace(loss="minimax")
+        cfg = cfg.replace(loss="minimax", r1=0.0)
     changes = {k: v for k, v in s.model_dump().items() if k in ("loss", "lr_g", "lr_d", "batch_size",
                                                                   "width", "n_dis", "r1") and v is not None}
     return validate(cfg.replace(**changes, data=s.data, seed=s.seed, device="cpu"))

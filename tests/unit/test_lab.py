@@ -20,6 +20,8 @@ from ganforge.serve.lab import (
     MIN_POINTS,
     SHOWN_POINTS,
     Labs,
+    LabSettings,
+    lab_config,
 )
 
 SMALL = "width=8&batch_size=32"
@@ -63,6 +65,14 @@ def test_other_settings_and_shapes(client):
     assert r.status_code == 200 and r.json()["loss"] == "hinge" and "modes_covered" not in r.json()
     assert client.post("/api/lab/step?d=2&g=1").json() == {"d_steps": 2, "g_steps": 1}
     assert client.post(f"/api/lab?preset=tutorial&{SMALL}").json()["loss"] == "bce"
+
+
+def test_the_minimax_setting_is_the_game_as_first_written():
+    # Saturating loss without R1: the one that collapses (with R1 it covers every mode).
+    cfg = lab_config(LabSettings(preset="minimax"))
+    assert (cfg.loss, cfg.r1) == ("minimax", 0.0)
+    assert lab_config(LabSettings(preset="minimax", r1=0.2)).r1 == 0.2  # the menu's own value wins
+    assert lab_config(LabSettings()).r1 > 0
 
 
 @pytest.mark.parametrize("points", [MIN_POINTS, 128, MAX_POINTS])
