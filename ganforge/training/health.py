@@ -21,10 +21,9 @@ COLLAPSE_RECALL = 0.2  # below this recall, samples cover a small part of the da
 def nonfinite(losses: dict[str, torch.Tensor], networks: dict[str, nn.Module]) -> str | None:
     """The name of the first loss or network holding NaN or Inf, else None.
 
-    One fused norm per network and a single device sync keep this cheap; the networks may be left
-    out (`{}`) on steps that write nothing:
-    the norm of a tensor is NaN or Inf exactly when one of its values is (or it overflows, which
-    is divergence too).
+    One fused norm per network and a single device sync keep this cheap: the norm of a tensor is
+    NaN or Inf exactly when one of its values is (or it overflows, which is divergence too).
+    `networks` may be empty on steps after which nothing is written.
     """
     checks = dict(losses)
     for name, net in networks.items():
