@@ -44,6 +44,7 @@ VARIANTS = {
     "bf16, DiffAugment translation p 0.5": ["--amp", "bf16", "--augment", "0.5", "--augment-ops", "translation"],
     "bf16, two D steps per G step (`--n-dis 2`)": ["--amp", "bf16", "--n-dis", "2"],
     "bf16, non-saturating loss (`--loss bce`) with R1 0.2": ["--amp", "bf16", "--loss", "bce", "--r1", "0.2"],
+    "bf16, batch 64": ["--amp", "bf16", "--batch-size", "64"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """
