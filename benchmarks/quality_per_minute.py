@@ -2,7 +2,7 @@
 10,000 conditional samples (1,000 per class) at 1, 2, 5 and 10 minutes of training.
 
     python benchmarks/quality_per_minute.py [--data mnist] [--presets tutorial,default]
-                                            [--minutes 1,2,5,10] [--threads 2]
+                                            [--minutes 1,2,5,10] [--threads 2] [--seed N]
 
 Each preset trains in one run directory; at each mark the run is stopped by its `--minutes`
 budget, evaluated with ganforge's bundled digit evaluator, and resumed (data loading and the
@@ -36,12 +36,14 @@ COLUMNS = ("fid", "class_accuracy", "precision", "recall", "classes_covered")
 BEGIN, END = "<!-- quality_per_minute:begin -->", "<!-- quality_per_minute:end -->"
 
 
-def run_preset(name: str, data: str, marks: list[float], workdir: Path, threads: int) -> list[dict]:
+def run_preset(name: str, data: str, marks: list[float], workdir: Path, threads: int,
+               seed: int | None = None) -> list[dict]:
     run = workdir / name
     rows = []
     for i, minutes in enumerate(marks):
         peak = _common.row_yardstick(threads)  # the machine during this stretch of training
         cfg = preset(name).replace(data=data, minutes=minutes, steps=None, epochs=None, eval_every=0)
+        cfg = cfg if seed is None else cfg.replace(seed=seed)
         train(cfg, run, resume=i > 0, progress=False)
         gan = ganforge.load(run)
         t = time.perf_counter()
@@ -107,6 +109,7 @@ def main() -> None:
     _common.add_threads_arg(ap)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--keep", type=Path, help="Keep the run directories here (default: a temporary one).")
+    ap.add_argument("--seed", type=int, help="Seed of every run (default: the preset's): another draw of the same recipe.")
     args = ap.parse_args()
     threads = _common.set_threads(args.threads)
     header = _common.machine_header(threads)
@@ -116,7 +119,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         for name in args.presets.split(","):
-            rows += run_preset(name, args.data, marks, workdir, threads)
+            rows += run_preset(name, args.data, marks, workdir, threads, args.seed)
 
     command = " ".join(["python benchmarks/quality_per_minute.py", *sys.argv[1:]])
     write_block(args.out, table(rows, header, command), BEGIN, END)
