@@ -1,6 +1,7 @@
 """Your own pictures (issue 15): image folders made from MNIST, trained with `ganforge train`,
-scored with the bundled digit evaluator. Four parts, each recorded in its own block of
-benchmarks/RESULTS.md (between `<!-- own_images:PART:begin/end -->`), so one can be rerun alone:
+scored with the bundled digit evaluator. Each part is recorded in its own block (between
+`<!-- own_images:PART:begin/end -->`) of benchmarks/RESULTS.md, or of docs/tuning.md for the
+tuning parts, so one can be rerun alone:
 
     python benchmarks/own_images.py --parts finetune,smalldata,colour,res64tune,res64,res128tune,res128
                                     [--data MNIST_DIR] [--threads 1] [--keep DIR]
@@ -47,6 +48,7 @@ from ganforge.plots import new_figure, save_png  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
 
 PARTS = ("finetune", "smalldata", "colour", "res64tune", "res64", "res128tune", "res128")
+TUNING_PARTS = ("res64tune", "res128tune")  # recorded in docs/tuning.md; the others in RESULTS.md
 DATE = "2026-11-27"
 POLL_S = 0.5
 SCORED = ("fid", "class_accuracy", "precision", "recall")
@@ -348,6 +350,10 @@ def write_block(path: Path, part: str, lines: list[str]) -> None:
     _common.write_block(path, "\n".join([begin, *lines, end]) + "\n", begin, end)
 
 
+def destination(a: argparse.Namespace, part: str) -> Path:
+    return a.tuning_out if part in TUNING_PARTS else a.out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.add_data_arg(ap)
@@ -398,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
             header = _common.header_line(_common.machine_header(a.threads))
             started = time.strftime("%H:%M", time.gmtime())
             lines = globals()[f"part_{part}"](a, root / part, images, labels)
-            out = a.tuning_out if part.endswith("tune") else a.out
+            out = destination(a, part)
             write_block(out, part,
                         [f"- Command: `{command}` (part {part}, {DATE} {started} UTC)",
                          f"- Machine at the start: {header}", "", *lines])

@@ -20,16 +20,6 @@ from ganforge.config import TrainConfig
 WGAN_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. 2017
 
 
-def make_optimizer(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
-    # The fused kernel updates all tensors in one pass (faster on CPU and GPU); fall back to
-    # foreach where a build lacks it (params listed first: a failed try must not use them up).
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
-
-
 class Game:
     """`rank` and `world` (data-parallel training): every rank draws the noise of the global batch
     from the same stream `gen` and keeps its share `[rank::world]`, so the ranks together use

@@ -26,10 +26,11 @@ from pydantic import BaseModel, Field
 
 from ganforge.config import preset_for, validate
 from ganforge.data.toy import TOY_SOURCES, toy_dataset
-from ganforge.game import Game, make_optimizer
+from ganforge.game import Game
 from ganforge.losses import LOSSES
 from ganforge.metrics.toy import mode_stats
 from ganforge.nets import build_discriminator, build_generator
+from ganforge.optim import make_optimizer
 
 COOKIE = "ganforge_lab"
 MAX_LABS = 8  # labs held at once, over all clients
@@ -44,7 +45,8 @@ MAX_HISTORY = 2000  # loss records kept (the oldest are dropped)
 SHOWN_HISTORY = 500  # loss records sent with each state
 LOSS_DIGITS = 4  # decimals of a loss in the history: a curve 180 px high needs no more
 # The toy preset; the tutorial's game; the minimax game as first written (saturating G loss, no R1)
-# on the toy preset's nets: the two that collapse (benchmarks/RESULTS.md, the lab's targets).
+# on the toy preset's nets: the two that usually collapse (benchmarks/RESULTS.md, the lab's targets;
+# benchmarks/lab_targets.py calls the last one "minimax" too).
 SETTINGS = ("default", "tutorial", "minimax")
 
 Source = Literal[TOY_SOURCES]  # type: ignore[valid-type]

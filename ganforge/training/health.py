@@ -1,7 +1,6 @@
 """Training health: divergence (NaN or Inf) and mode collapse, as pure decisions.
 
-The loop calls `nonfinite` after every step: on the losses, and on the weights too where it writes
-something next or may stop. On divergence it rolls back to the last checkpoint
+The loop calls `nonfinite` after every step. On divergence it rolls back to the last checkpoint
 on disk (which `save_checkpoint` guarantees is finite) and retries with both learning rates
 multiplied by `DIVERGENCE_LR_FACTOR`; after `DIVERGENCE_RETRIES` roll-backs in one process it
 stops with a GanforgeError. `mode_collapse` reads an evaluation record and says whether to warn.
@@ -21,9 +20,9 @@ COLLAPSE_RECALL = 0.2  # below this recall, samples cover a small part of the da
 def nonfinite(losses: dict[str, torch.Tensor], networks: dict[str, nn.Module]) -> str | None:
     """The name of the first loss or network holding NaN or Inf, else None.
 
-    One fused norm per network and a single device sync keep this cheap: the norm of a tensor is
-    NaN or Inf exactly when one of its values is (or it overflows, which is divergence too).
-    `networks` may be empty on steps after which nothing is written.
+    One fused norm per network and a single device sync keep this cheap enough for every step:
+    the norm of a tensor is NaN or Inf exactly when one of its values is (or it overflows, which
+    is divergence too).
     """
     checks = dict(losses)
     for name, net in networks.items():

@@ -276,16 +276,10 @@ class Trainer:
         bar = tqdm(total=None if math.isinf(limit) else int(limit), initial=s.step, unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         start = time.perf_counter() - s.elapsed_s
-        over = time.perf_counter() - start >= budget_s
         with bar:
-            while s.step < limit and not self.stop_agreed(stop, over):
+            while s.step < limit and not self.stop_agreed(stop, time.perf_counter() - start >= budget_s):
                 stats = self.step()
-                over = time.perf_counter() - start >= budget_s
-                # Losses every step; the weights (a pass over every parameter, 4% of a small step) only
-                # where something is written next or the loop may end: a NaN weight shows in the next losses.
-                weights = (over or stop.signal is not None or s.step >= limit or self.eval.due(s.step) or
-                           any(s.step % n == 0 for n in (cfg.log_every, cfg.sample_every, cfg.checkpoint_every)))
-                what = nonfinite({k: stats[k] for k in ("loss_d", "loss_g")}, {"G": s.G, "D": s.D} if weights else {})
+                what = nonfinite({k: stats[k] for k in ("loss_d", "loss_g")}, {"G": s.G, "D": s.D})
                 # Every rank must take the same branch, or the others wait in a collective forever.
                 if dist.agree_max([float(what is not None)], self.device)[0]:
                     self.roll_back(what or "another rank's step")

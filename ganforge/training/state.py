@@ -19,8 +19,8 @@ from ganforge.config import TrainConfig, validate
 from ganforge.data import ImageDataset, PointDataset, load_dataset
 from ganforge.data.order import BatchOrder
 from ganforge.errors import GanforgeError
-from ganforge.game import make_optimizer
 from ganforge.nets import build_discriminator, build_generator
+from ganforge.optim import make_optimizer
 from ganforge.rundir import RunDir
 
 log = logging.getLogger("ganforge")

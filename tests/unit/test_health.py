@@ -37,19 +37,6 @@ def test_divergence_rolls_back_and_halves_learning_rates(tiny_config, tmp_path, 
     assert all(math.isfinite(r["loss_d"]) for r in records if "loss_d" in r)
 
 
-@pytest.mark.parametrize("at, detected, what", [(4, 5, "loss"), (9, 9, "G")])
-def test_weights_checked_where_something_is_written_or_at_the_end(tiny_config, tmp_path, at, detected, what):
-    # Between log, sample and checkpoint steps only the losses are checked: a NaN weight planted at
-    # step 4 shows in step 5's losses. The last step checks the weights, so nothing is left NaN.
-    cfg = tiny_config.replace(steps=9, log_every=3, sample_every=3, checkpoint_every=3)
-    run = poisoned(Trainer(cfg, tmp_path / "run", progress=False), {at}, "G").train()
-    tensors, meta = load_checkpoint(RunDir(run).checkpoint())
-    assert meta["step"] == 9
-    assert all(t.isfinite().all() for t in tensors.values() if t.is_floating_point())
-    [event] = [r for r in RunDir(run).read_metrics() if "event" in r]
-    assert event["detected_at"] == detected and event["nonfinite"].startswith(what)
-
-
 def test_divergence_gives_up_after_bounded_retries_keeping_the_good_checkpoint(tiny_config, tmp_path):
     trainer = poisoned(Trainer(tiny_config.replace(steps=30), tmp_path / "run", progress=False),
                        {5}, "G", once=False)

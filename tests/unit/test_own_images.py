@@ -72,3 +72,16 @@ def test_lanczos_28_undoes_the_64px_upsampling_closely(od, digits):
     assert back.shape == images.shape and back.dtype == torch.uint8
     error = (back.float() - images.float()).abs().mean()
     assert 0 < float(error) < 8, error  # a few grey levels of 255 on average: strokes keep their width
+
+
+def test_each_part_is_recorded_where_its_doc_is_and_old_flag_spellings_still_run():
+    spec = importlib.util.spec_from_file_location("own_images", BENCHMARKS / "own_images.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a = module.parse_args(["--out", "results.md", "--tuning-out", "tuning.md", "--res64-args", "--width 8",
+                           "--res64-minutes", "1,2"])
+    assert {part: module.destination(a, part).name for part in module.PARTS} == {
+        "finetune": "results.md", "smalldata": "results.md", "colour": "results.md", "res64": "results.md",
+        "res128": "results.md", "res64tune": "tuning.md", "res128tune": "tuning.md"}
+    assert (a.res_args, a.res_minutes) == ("--width 8", [1.0, 2.0])  # the recorded commands' spellings
+
