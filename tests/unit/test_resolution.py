@@ -192,7 +192,8 @@ def test_a_checkpoint_of_the_old_64px_layout_is_refused_naming_the_layout_change
 
 
 def test_the_default_preset_follows_the_side_unless_told_otherwise():
-    """At 64 and 128 px the width-32 DCGAN draws no digit in minutes on a CPU (docs/tuning.md, "64 px", "128 px")."""
+    """At 64 px the width-32 DCGAN draws no digit in minutes on a CPU, at 128 px faint, mostly wrong ones
+    (docs/tuning.md, "64 px", "128 px")."""
     from ganforge.training.api import configure
 
     def width(options: dict, preset_name: str | None = None) -> int:
