@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however we are loaded
@@ -47,8 +49,6 @@ from ganforge.outputs import save_grid  # noqa: E402
 from ganforge.plots import new_figure, save_png  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
 
-PARTS = ("finetune", "smalldata", "colour", "res64tune", "res64", "res128tune", "res128")
-TUNING_PARTS = ("res64tune", "res128tune")  # recorded in docs/tuning.md; the others in RESULTS.md
 DATE = "2026-11-27"
 POLL_S = 0.5
 SCORED = ("fid", "class_accuracy", "precision", "recall")
@@ -299,8 +299,7 @@ def res_table(rows: list[dict], side: int) -> list[str]:
 
 
 def res_tune(a, work: Path, images, labels, side: int) -> list[str]:
-    variants = [(v.split("=", 1)[0], v.split("=", 1)[1] if "=" in v else "", a.res_short)
-                for v in a.res_variants.split(";")]
+    variants = [(*v.partition("=")[::2], a.res_short) for v in a.res_variants.split(";")]
     rows = res_runs(a, work, res_folder(work, images, labels, side), side, variants)
     return [(f"Digits upsampled to {side}x{side} (2,000 per class), {a.res_short:g} minutes each, one run at a "
              f"time; {a.samples:,} generated digits each, downsampled to 28x28 for the digit evaluator."), "",
@@ -327,20 +326,14 @@ def res_final(a, work: Path, images, labels, side: int) -> list[str]:
             f"![one row per class, {side}x{side}](own_images_{side}px.png)"]
 
 
-def part_res64tune(a, work: Path, images, labels) -> list[str]:
-    return res_tune(a, work, images, labels, 64)
-
-
-def part_res64(a, work: Path, images, labels) -> list[str]:
-    return res_final(a, work, images, labels, 64)
-
-
-def part_res128tune(a, work: Path, images, labels) -> list[str]:
-    return res_tune(a, work, images, labels, 128)
-
-
-def part_res128(a, work: Path, images, labels) -> list[str]:
-    return res_final(a, work, images, labels, 128)
+# Each part: (a, work directory, MNIST images, labels) -> the lines of its block.
+RUNNERS: dict[str, Callable[..., list[str]]] = {
+    "finetune": part_finetune, "smalldata": part_smalldata, "colour": part_colour,
+    "res64tune": partial(res_tune, side=64), "res64": partial(res_final, side=64),
+    "res128tune": partial(res_tune, side=128), "res128": partial(res_final, side=128),
+}
+PARTS = tuple(RUNNERS)
+TUNING_PARTS = ("res64tune", "res128tune")  # recorded in docs/tuning.md; the others in RESULTS.md
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
         for part in parts:
             header = _common.header_line(_common.machine_header(a.threads))
             started = time.strftime("%H:%M", time.gmtime())
-            lines = globals()[f"part_{part}"](a, root / part, images, labels)
+            lines = RUNNERS[part](a, root / part, images, labels)
             out = destination(a, part)
             write_block(out, part,
                         [f"- Command: `{command}` (part {part}, {DATE} {started} UTC)",

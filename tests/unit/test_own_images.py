@@ -16,12 +16,16 @@ from ganforge.metrics.registry import evaluate_samples
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def od():
-    spec = importlib.util.spec_from_file_location("_own_data", BENCHMARKS / "_own_data.py")
+def benchmark_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def od():
+    return benchmark_module("_own_data")
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +79,7 @@ def test_lanczos_28_undoes_the_64px_upsampling_closely(od, digits):
 
 
 def test_each_part_is_recorded_where_its_doc_is_and_old_flag_spellings_still_run():
-    spec = importlib.util.spec_from_file_location("own_images", BENCHMARKS / "own_images.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_module("own_images")
     a = module.parse_args(["--out", "results.md", "--tuning-out", "tuning.md", "--res64-args", "--width 8",
                            "--res64-minutes", "1,2"])
     assert {part: module.destination(a, part).name for part in module.PARTS} == {
