@@ -10,7 +10,8 @@ takes its luma, the background's luma (median of the BORDER-pixel frame: MNIST d
 it) and the absolute difference from it, stretched to 0..255: the digit comes out white on black
 whatever the two colours and which is brighter. The colour measure compares the distribution of
 each image's foreground and background colours (mean RGB of the pixels that `digit_view` marks as
-stroke or as background) by total variation over a 4x4x4 RGB-cube histogram.
+stroke or as background) by total variation over a 4x4x4 RGB-cube histogram; `luma_contrast`
+reads how far apart in luma those two colours are.
 """
 
 from __future__ import annotations
@@ -117,6 +118,14 @@ def fg_bg_colours(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         m = mask.float()  # (N, 1, H, W); every image has both (the peak is 255, the frame ~0)
         colours.append((rgb * m).sum(dim=(2, 3)) / m.sum(dim=(2, 3)).clamp(min=1))
     return colours[0], colours[1]
+
+
+def luma_contrast(images: torch.Tensor) -> torch.Tensor:
+    """Each image's |luma(foreground) - luma(background)|, float (N,) in 0..1, from the mean
+    colours of `fg_bg_colours` (the data's rule is MIN_CONTRAST on the drawn colours; the mean
+    over a stroke's anti-aliased pixels reads a little lower)."""
+    fg, bg = fg_bg_colours(images)
+    return ((fg - bg) @ LUMA).abs()
 
 
 def cube_histogram(colours: torch.Tensor) -> torch.Tensor:

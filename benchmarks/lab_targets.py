@@ -7,7 +7,7 @@ tutorial's and the minimax game's settings on the same data with the same budget
 Each run is a real `ganforge.training.train` on 2 threads, budget = the toy preset's steps capped
 at --seconds of wall clock (the target: within 60 s). Then 2,500 points from the run's sampler
 are measured against the data (modes covered, high-quality share, mode KL, SWD). Prints a
-markdown table for benchmarks/RESULTS.md and docs/lab.md, and the machine's float32 matmul speed
+markdown table for benchmarks/RESULTS.md, and the machine's float32 matmul speed
 as a yardstick (the same 2048² product as every other benchmark here: a shared or slower
 machine does fewer steps in the same seconds).
 """

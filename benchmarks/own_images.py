@@ -44,12 +44,12 @@ from _common import ROOT  # noqa: E402
 
 from ganforge.checkpoint import load_checkpoint  # noqa: E402
 from ganforge.generator import GAN  # noqa: E402
+from ganforge.metrics.features import embed  # noqa: E402
 from ganforge.metrics.registry import evaluate_samples  # noqa: E402
 from ganforge.outputs import save_grid  # noqa: E402
 from ganforge.plots import new_figure, save_png  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
 
-DATE = "2026-11-27"
 POLL_S = 0.5
 SCORED = ("fid", "class_accuracy", "precision", "recall")
 
@@ -238,6 +238,10 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
     fake = gan.sample(a.colour_real, glabels, 0)
     result = evaluate_samples(od.digit_view(fake), od.digit_labels(gan.class_names, glabels),
                               metrics=["class_accuracy", "fid"])
+    # Where the luminance view fails: G's colour pairs that come closer in luma than the data's
+    low = float(od.luma_contrast(rgb[held]).quantile(0.01))
+    under = od.luma_contrast(fake) < low
+    right = embed(od.digit_view(fake))[1].argmax(1) == od.digit_labels(gan.class_names, glabels)
     fg_f, bg_f = od.fg_bg_colours(fake)
     fg_a, bg_a = od.fg_bg_colours(train_part)
     fg_b, bg_b = od.fg_bg_colours(rgb[held])
@@ -254,6 +258,10 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
              (f"| generated | {fmt(result['class_accuracy'])} | {fmt(result['fid'], 2)} | "
              f"{d['fake'][0]:.3f} | {d['fake'][1]:.3f} |"),
              f"| real (held out) | {fmt(real_acc)} | — | {d['floor'][0]:.3f} | {d['floor'][1]:.3f} |", "",
+             (f"Luma contrast (`luma_contrast`: the two mean colours' luma apart): {under.float().mean():.1%} of the "
+              f"generated images read under {low:.2f}, the held-out real images' 1st percentile; the luminance view "
+              f"of those is read right {fmt(right[under].float().mean())} of the time, of the others "
+              f"{fmt(right[~under].float().mean())}."), "",
              "![one row per class](own_images_colour.png)"]
     return lines
 
@@ -395,11 +403,11 @@ def main(argv: list[str] | None = None) -> None:
         root = a.keep or Path(tmp)
         for part in parts:
             header = _common.header_line(_common.machine_header(a.threads))
-            started = time.strftime("%H:%M", time.gmtime())
+            started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
             lines = RUNNERS[part](a, root / part, images, labels)
             out = destination(a, part)
             write_block(out, part,
-                        [f"- Command: `{command}` (part {part}, {DATE} {started} UTC)",
+                        [f"- Command: `{command}` (part {part}, {started} UTC)",
                          f"- Machine at the start: {header}", "", *lines])
             print(f"wrote part {part} to {out}", file=sys.stderr, flush=True)
 

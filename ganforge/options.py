@@ -20,8 +20,9 @@ ALIASES = {"resolution": "img_resolution", "conditional": "num_classes"}
 
 def flag(field_name: str) -> str:
     """The command-line flag that sets a config field (messages name what the user typed)."""
-    return {"num_classes": "--conditional/--unconditional", "img_resolution": "--resolution"}.get(
-        field_name, "--" + field_name.replace("_", "-"))
+    option = next((alias for alias, name in ALIASES.items() if name == field_name), field_name)
+    spelled = "--" + option.replace("_", "-")
+    return spelled + "/--unconditional" if option == "conditional" else spelled
 
 
 def changes_from_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def compiler():
     """torch.compile, with its kernel caches under $GANFORGE_DATA/inductor (default
     ~/.cache/ganforge/inductor) unless TORCHINDUCTOR_CACHE_DIR names another place: torch's own
     default, /tmp/torchinductor_$USER, is emptied at reboot on many systems, and a cold compile
-    of the default preset took 80 s against 6 s with the cache warm (benchmarks/THROUGHPUT.md),
+    of the default preset took 27-81 s against 3-5 s with the cache warm (benchmarks/THROUGHPUT.md),
     so the cost should be paid once per machine."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
     return torch.compile

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ganforge.data import load_dataset
+from ganforge.data.dataset import resize
 from ganforge.metrics.registry import evaluate_samples
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -52,6 +53,18 @@ def test_fg_bg_colours_recover_the_drawn_colours(od, digits):
     # Stroke pixels include anti-aliased edges (half background): the mean is pulled towards bg.
     error = (fg_seen - fg).abs()
     assert float(error.median()) < 0.1 and float(error.max()) < 0.3, error.max()
+
+
+def test_luma_contrast_reads_the_drawn_contrast_and_little_for_faint_strokes(od, digits):
+    rgb, fg, bg = od.colour_digits(digits[0][:50], seed=2)
+    drawn = ((fg - bg) @ od.LUMA).abs()
+    read = od.luma_contrast(rgb)
+    assert bool((read <= drawn + 0.02).all())  # anti-aliased stroke pixels only pull it down...
+    assert float((drawn - read).median()) < 0.1  # ...a little
+    alpha = resize(digits[0][:50], 32).float() / 255  # the same strokes, grey on grey 0.05 apart
+    faint = 0.5 + 0.05 * alpha.expand(-1, 3, -1, -1)
+    read_faint = od.luma_contrast((faint * 255).round().to(torch.uint8))
+    assert float(read_faint.max()) <= 0.06 and float(read_faint.median()) > 0.02
 
 
 def test_colour_distance_is_zero_for_the_same_colours_and_one_for_disjoint_ones(od):
