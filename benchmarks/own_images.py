@@ -260,8 +260,8 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
              f"| real (held out) | {fmt(real_acc)} | — | {d['floor'][0]:.3f} | {d['floor'][1]:.3f} |", "",
              (f"Luma contrast (`luma_contrast`: the two mean colours' luma apart): {under.float().mean():.1%} of the "
               f"generated images read under {low:.2f}, the held-out real images' 1st percentile; the luminance view "
-              f"of those is read right {fmt(right[under].float().mean())} of the time, of the others "
-              f"{fmt(right[~under].float().mean())}."), "",
+              f"of those is read right {fmt(float(right[under].float().mean()))} of the time, of the others "
+              f"{fmt(float(right[~under].float().mean()))}."), "",
              "![one row per class](own_images_colour.png)"]
     return lines
 
