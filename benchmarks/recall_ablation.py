@@ -47,6 +47,10 @@ VARIANTS = {
     "bf16, two D steps per G step (`--n-dis 2`)": [*FOURTH, "--n-dis", "2"],
     "bf16, non-saturating loss (`--loss bce`) with R1 0.2": [*FOURTH, "--loss", "bce", "--r1", "0.2"],
     "bf16, batch 64": [*FOURTH, "--batch-size", "64"],
+    # The fifth session's: the default again beside them (same flags as the fourth's).
+    "bf16, the default again (fifth session)": FOURTH,
+    "bf16, one latent bit (`--latent-bits 1`)": [*FOURTH, "--latent-bits", "1"],
+    "bf16, two latent bits (`--latent-bits 2`)": [*FOURTH, "--latent-bits", "2"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """

@@ -37,6 +37,9 @@ class ModelConfig:
 
     net: str = "dcgan"
     z_dim: int = 64
+    # > 0: G also sees the signs of z's first latent_bits entries, a step it can use to split its
+    # images into 2^k separate groups (data in separate pieces, see nets.common.LabelJoin).
+    latent_bits: int = 0
     width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
     d_width: int | None = None  # D's width when it differs from G's (None: `width`)
     # None: conditional, with as many classes as the data has (filled in when it is loaded);
@@ -179,9 +182,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 # under the user's own settings by `at_resolution`. Measured (docs/tuning.md, "64 px" and "32 px"):
 # at 64 px width 32 draws no digit in 2.5 minutes on one thread, width 16 does, and mode-seeking 0.5
 # lifts 10-minute recall; at 128 px width 8 (the 64 px default's cost) beats 16 and 32 in 4 minutes;
-# at 32 px a D of width 64 draws better coloured digits than one of 32.
+# at 32 px a D of width 64 draws better coloured digits than one of 32, and one latent bit lets G
+# keep light-on-dark and dark-on-light digits apart instead of fading one into the other.
 RESOLUTION_DEFAULTS: dict[tuple[str, int], dict[str, Any]] = {
-    ("dcgan", 32): {"d_width": 64},
+    ("dcgan", 32): {"d_width": 64, "latent_bits": 1},
     ("dcgan", 64): {"width": 16, "diversity": 0.5},
     ("dcgan", 128): {"width": 8, "diversity": 0.5},
 }
@@ -238,6 +242,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.net in NETS, f"net must be one of {', '.join(NETS)} (got {m.net!r})")
     _positive_int("z_dim", m.z_dim)
     _require(m.z_dim <= 4096, f"z_dim must be at most 4096 (got {m.z_dim})")
+    _require(type(m.latent_bits) is int and 0 <= m.latent_bits <= min(m.z_dim, 16),
+             f"latent_bits must be an integer in [0, {min(m.z_dim, 16)}] (at most z_dim and 16; "
+             f"got {m.latent_bits!r})")
+    _require(m.net != "toy" or m.latent_bits == 0, "latent_bits is for the image nets (dcgan, resnet, "
+             "mlp), not net 'toy'")
     widths = {"width": m.width, **({"d_width": m.d_width} if m.d_width is not None else {})}
     for name, value in widths.items():
         _positive_int(name, value)

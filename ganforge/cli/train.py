@@ -49,6 +49,8 @@ def _ops(value: str | None):
 @click.option("--conditional/--unconditional", default=None,
               help="Use class labels, or ignore them (--unconditional implies --conditioning input).")
 @click.option("--z-dim", type=int)
+@click.option("--latent-bits", type=int,
+              help="G also sees the signs of the first N noise entries: 2^N separate groups (data in pieces).")
 @click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
 @click.option("--d-width", type=int, help="D's width, when it should differ from G's (--width).")
 @click.option("--resolution", type=int, help="Image side: 28 (default; the digit nets), or 8, 16, 32, 64, "

@@ -34,11 +34,17 @@ def stage_channels(c: int, i: int) -> int:
 
 
 class LabelJoin(nn.Module):
-    """G's conditioning: z joined with a learned embedding of y, for every conditioning type.
+    """G's input: z joined with a learned embedding of y, for every conditioning type, and with
+    the signs of z's first `latent_bits` entries (+-1) when the model asks for them.
 
-    (B, z_dim), (B,) -> (B, z_dim + embed_dim); the identity for unconditional models.
-    Labels may also be class weights (B, K): the embedding is then their weighted mix, which is how
-    the generator is walked smoothly from one class to another.
+    (B, z_dim), (B,) -> (B, z_dim + embed_dim + latent_bits); the identity for unconditional
+    models without latent bits. Labels may also be class weights (B, K): the embedding is then
+    their weighted mix, which is how the generator is walked smoothly from one class to another.
+
+    Why the signs: G is a continuous map, so from one connected noise space its images form one
+    connected set, and data in separate pieces (digits lighter and darker than their ground,
+    never alike) gets images on the band between them. A step in G's input lets it put the pieces
+    on the two sides of z_i = 0 instead (Khayatkhoei et al. 2018 use one generator a piece).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -49,14 +55,17 @@ class LabelJoin(nn.Module):
             # N(0, 1) embeddings the class dominates G's first layer and G learns to ignore z,
             # drawing one digit per class (intra-class mode collapse).
             nn.init.normal_(self.embed.weight, std=cfg.z_dim**-0.5)
-        self.out_dim = cfg.z_dim * (2 if cfg.conditional else 1)
+        self.bits = cfg.latent_bits
+        self.out_dim = cfg.z_dim * (2 if cfg.conditional else 1) + self.bits
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if self.embed is None:
-            return z
-        if labels.is_floating_point():
-            return torch.cat([z, labels @ self.embed.weight], dim=1)  # (B, K) @ (K, z_dim)
-        return torch.cat([z, self.embed(labels)], dim=1)
+        parts = [z]
+        if self.embed is not None:
+            # class weights (B, K) @ (K, z_dim), or the class's own row
+            parts.append(labels @ self.embed.weight if labels.is_floating_point() else self.embed(labels))
+        if self.bits:
+            parts.append(torch.where(z[:, :self.bits] > 0, 1.0, -1.0).to(z.dtype))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else z
 
 
 class DiscriminatorHead(nn.Module):

@@ -10,9 +10,9 @@ The data may differ, and so may its classes. Every tensor whose shape follows th
 classes (G's label embedding, D's projection embedding, ACGAN classifier or label plane) is a
 class embedding: it is copied when the class names are the same, in the same order, and keeps
 the new run's fresh initialisation otherwise (a learned row belongs to its class), with one
-warning line saying so. Everything else must fit exactly, so the architecture (net, width, z_dim,
-resolution, channels, conditioning, spectral norm, conditional or not) must match: a one-line
-error names the fields that differ and the flags that set them.
+warning line saying so. Everything else must fit exactly, so the architecture (net, width, D's
+width, z_dim, latent bits, resolution, channels, conditioning, spectral norm, conditional or not)
+must match: a one-line error names the fields that differ and the flags that set them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from ganforge.training.state import RunState
 log = logging.getLogger("ganforge")
 
 # The fields that decide every tensor's shape, besides the number of classes.
-ARCHITECTURE = ("net", "width", "z_dim", "img_resolution", "img_channels", "conditioning", "spectral_norm")
+ARCHITECTURE = ("net", "width", "d_width", "z_dim", "latent_bits", "img_resolution", "img_channels",
+                "conditioning", "spectral_norm")
 CLASSES_SHOWN = 6
 
 
@@ -56,7 +57,8 @@ def read_source(cfg: TrainConfig) -> StoredModel:
     set its classes, channels and resolution)."""
     source = read_model(cfg.init_from)
     old, new = source.config.model, cfg.model
-    differ = [f for f in ARCHITECTURE if getattr(old, f) != getattr(new, f)]
+    differ = [f for f in ARCHITECTURE if _value(old, f) != _value(new, f)
+              and not (f == "d_width" and old.d_width is None and new.d_width is None)]  # follows width
     if old.conditional != new.conditional:
         differ.append("num_classes")
     if differ:
@@ -73,6 +75,8 @@ _NAMES = {"img_resolution": "resolution", "img_channels": "channels", "num_class
 def _value(model: ModelConfig, field: str):
     if field == "num_classes":
         return "conditional" if model.conditional else "unconditional"
+    if field == "d_width":  # unset: D as wide as G
+        return model.d_width or model.width
     return getattr(model, field)
 
 
@@ -84,7 +88,7 @@ def _fix(model: ModelConfig, field: str) -> str:
         return "--conditional" if model.conditional else "--unconditional"
     if field == "spectral_norm":
         return "--spectral-norm" if model.spectral_norm else "--no-spectral-norm"
-    return f"{flag(field)} {getattr(model, field)}"
+    return f"{flag(field)} {_value(model, field)}"
 
 
 def initialise(state: RunState, cfg: TrainConfig, class_names: list[str]) -> None:

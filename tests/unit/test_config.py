@@ -39,6 +39,8 @@ def test_unknown_fields_are_rejected():
     ({"loss": "bc"}, "loss"), ({"ema": 1.0}, "ema"), ({"seed": -1}, "seed"), ({"steps": 0}, "steps"),
     ({"img_resolution": 30}, "img_resolution"), ({"minutes": 0.0}, "minutes"),
     ({"steps": None, "epochs": None, "minutes": None}, "budget"),
+    ({"latent_bits": -1}, "latent_bits"), ({"latent_bits": 17}, "latent_bits"),
+    ({"z_dim": 4, "latent_bits": 5}, "latent_bits"), ({"latent_bits": True}, "latent_bits"),
 ])
 def test_invalid_values_name_the_field(change, field):
     with pytest.raises(GanforgeError, match=field):

@@ -76,6 +76,21 @@ def test_unconditional_export_takes_noise_only(tmp_path, tiny_config):
     np.testing.assert_allclose(session.run(None, {"z": z.numpy()})[0], gan.generate(z).numpy(), rtol=0, atol=1e-5)
 
 
+def test_export_keeps_the_latent_bits_step(tmp_path, tiny_config):
+    from ganforge.training import train
+    run = train(tiny_config.replace(latent_bits=2, steps=2, sample_every=2, checkpoint_every=2),
+                tmp_path / "bits", progress=False)
+    gan = ganforge.load(run)
+    z, y = gan.noise(6, 11), torch.tensor([3, 0, 9, 3, 7, 1])
+    z[:3, 0], z[3:, 0] = 1e-6, -1e-6  # both sides of the step
+    with jit_deprecation_silenced():
+        loaded = torch.jit.load(str(export(gan, "torchscript", tmp_path / "b.pt")))
+    torch.testing.assert_close(loaded(z, y), gan.generate(z, y), rtol=0, atol=1e-5)
+    session = onnxruntime.InferenceSession(str(export(gan, "onnx", tmp_path / "b.onnx")))
+    (images,) = session.run(None, {"z": z.numpy(), "labels": y.numpy()})
+    np.testing.assert_allclose(images, gan.generate(z, y).numpy(), rtol=0, atol=1e-5)
+
+
 def test_export_refuses_an_unknown_format(gan, tmp_path):
     with pytest.raises(GanforgeError, match="unknown export format 'tflite'"):
         export(gan, "tflite", tmp_path / "g.tflite")

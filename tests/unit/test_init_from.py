@@ -109,6 +109,20 @@ def test_mismatched_architecture_is_one_line_naming_the_fields(tiny_run, tiny_di
     assert not (tmp_path / "run").exists()
 
 
+def test_fields_that_size_D_or_G_input_must_match_too(tiny_run, tiny_digits):
+    # D's width and G's latent bits change tensor shapes as the width does; D as wide as G
+    # (d_width unset) is the same D as one given G's width.
+    def dry(*extra):
+        args = ["train", "--data", tiny_digits, "--init-from", tiny_run, "--net", "mlp", "--z-dim", 8,
+                "--width", 16, "--dry-run", *extra]
+        return CliRunner().invoke(cli, [str(a) for a in args])
+
+    result = dry("--d-width", 32, "--latent-bits", 2)
+    assert result.exit_code == 2, result.output
+    assert "d_width 16, latent_bits 0" in result.output and "--d-width 16 --latent-bits 0" in result.output
+    assert dry("--d-width", 16).exit_code == 0, dry("--d-width", 16).output
+
+
 def test_missing_source_is_an_error(tiny_config, tmp_path):
     with pytest.raises(GanforgeError, match="does not exist"):
         Trainer(tiny_config.replace(init_from=str(tmp_path / "nope")), tmp_path / "ft", progress=False)

@@ -154,3 +154,19 @@ def test_d_width_sizes_D_alone(net):
     assert count(build_discriminator(wider)) > 1.5 * count(build_discriminator(same))
     img = torch.zeros(2, 1, 28, 28)
     assert build_discriminator(wider)(img, torch.tensor([1, 2]))[0].shape == (2,)
+
+
+@pytest.mark.parametrize("net", ["mlp", "dcgan", "resnet"])
+def test_latent_bits_give_G_a_step_where_a_noise_entry_changes_sign(net):
+    # Without the step G is continuous in z: its images cannot fall apart into separate pieces.
+    torch.manual_seed(0)
+    z = torch.randn(16, 64)
+    above, below = z.clone(), z.clone()
+    above[:, 1], below[:, 1] = 1e-6, -1e-6  # only the sign of entry 1 differs
+    jumps = {}
+    for bits in (0, 2):
+        G = build_generator(ModelConfig(net=net, width=16, num_classes=10, latent_bits=bits)).eval()
+        assert G.join.out_dim == 128 + bits
+        with torch.no_grad():
+            jumps[bits] = (G(above, torch.arange(16) % 10) - G(below, torch.arange(16) % 10)).abs().mean()
+    assert jumps[0] < 1e-5 and jumps[2] > 1e-3, jumps

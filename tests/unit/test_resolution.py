@@ -209,6 +209,12 @@ def test_the_default_preset_follows_the_side_unless_told_otherwise():
 
     assert d_width({"resolution": 32}) == 64 and d_width({"resolution": 32, "d_width": 32}) == 32
     assert d_width({}) is None and d_width({"resolution": 32, "net": "resnet"}) is None
+
+    def bits(options: dict) -> int:
+        return configure(options, "unused", None)[0].model.latent_bits
+
+    assert bits({"resolution": 32}) == 1 and bits({"resolution": 32, "latent_bits": 0}) == 0
+    assert bits({}) == bits({"resolution": 64}) == bits({"resolution": 32, "net": "resnet"}) == 0
     assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0
 
     assert width({"resolution": 64}) == 16
