@@ -230,18 +230,21 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
     folder = od.write_folder(work / "colour-digits", rgb[~held], lab[~held])
     gen = torch.Generator().manual_seed(4)
     train_part = rgb[~held][torch.randperm(int((~held).sum()), generator=gen)[:a.colour_real]]
-    real_acc = evaluate_samples(od.digit_view(rgb[held]), lab[held], metrics=["class_accuracy"])["class_accuracy"]
+    real = evaluate_samples(od.digit_view(rgb[held]), lab[held], metrics=["class_accuracy", "fid"])
     train(["--data", str(folder), "--resolution", "32", "--minutes", str(a.colour_minutes), "--eval-every", "0",
            *shlex.split(a.colour_args)], work / "colour", a.threads, work / "cache")
     gan = GAN.from_checkpoint(work / "colour")
     glabels = gan.labels_for(a.colour_real, None)
     fake = gan.sample(a.colour_real, glabels, 0)
-    result = evaluate_samples(od.digit_view(fake), od.digit_labels(gan.class_names, glabels),
-                              metrics=["class_accuracy", "fid"])
+    view, digits = od.digit_view(fake), od.digit_labels(gan.class_names, glabels)
+    result = evaluate_samples(view, digits, metrics=["class_accuracy", "fid"])
     # Where the luminance view fails: G's colour pairs that come closer in luma than the data's
     low = float(od.luma_contrast(rgb[held]).quantile(0.01))
     under = od.luma_contrast(fake) < low
-    right = embed(od.digit_view(fake))[1].argmax(1) == od.digit_labels(gan.class_names, glabels)
+    right = embed(view)[1].argmax(1) == digits
+
+    def read_right(images: torch.Tensor) -> str:  # share of the masked images read right
+        return fmt(float(right[images].float().mean())) if images.any() else "—"
     fg_f, bg_f = od.fg_bg_colours(fake)
     fg_a, bg_a = od.fg_bg_colours(train_part)
     fg_b, bg_b = od.fg_bg_colours(rgb[held])
@@ -257,12 +260,18 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
              "colour distance, foreground ↓ | colour distance, background ↓ |"), "|---|---|---|---|---|",
              (f"| generated | {fmt(result['class_accuracy'])} | {fmt(result['fid'], 2)} | "
              f"{d['fake'][0]:.3f} | {d['fake'][1]:.3f} |"),
-             f"| real (held out) | {fmt(real_acc)} | — | {d['floor'][0]:.3f} | {d['floor'][1]:.3f} |", "",
+             (f"| real (held out) | {fmt(real['class_accuracy'])} | {fmt(real['fid'], 2)} | "
+              f"{d['floor'][0]:.3f} | {d['floor'][1]:.3f} |"), "",
              (f"Luma contrast (`luma_contrast`: the two mean colours' luma apart): {under.float().mean():.1%} of the "
               f"generated images read under {low:.2f}, the held-out real images' 1st percentile; the luminance view "
-              f"of those is read right {fmt(float(right[under].float().mean()))} of the time, of the others "
-              f"{fmt(float(right[~under].float().mean()))}."), "",
+              f"of those is read right {read_right(under)} of the time, of the others {read_right(~under)}."), "",
              "![one row per class](own_images_colour.png)"]
+    if gan.model.latent_bits:  # what G made of its first bit (the noise of `fake`, drawn again)
+        above = gan.noise(a.colour_real, 0)[:, 0] > 0
+        light = ((fg_f - bg_f) @ od.LUMA) > 0
+        lines[-2:-2] = [(f"The first latent bit: {light[above].float().mean():.1%} of the images with z_1 > 0 are "
+                         f"lighter digits on a darker ground, {light[~above].float().mean():.1%} of those with "
+                         "z_1 < 0."), ""]
     return lines
 
 

@@ -37,8 +37,8 @@ class ModelConfig:
 
     net: str = "dcgan"
     z_dim: int = 64
-    # > 0: G also sees the signs of z's first latent_bits entries, a step it can use to split its
-    # images into 2^k separate groups (data in separate pieces, see nets.common.LabelJoin).
+    # N > 0: G also sees the signs of z's first N entries, a step it can use to split its images
+    # into 2^N separate groups (data in separate pieces, see nets.common.LabelJoin).
     latent_bits: int = 0
     width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
     d_width: int | None = None  # D's width when it differs from G's (None: `width`)
@@ -245,8 +245,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(type(m.latent_bits) is int and 0 <= m.latent_bits <= min(m.z_dim, 16),
              f"latent_bits must be an integer in [0, {min(m.z_dim, 16)}] (at most z_dim and 16; "
              f"got {m.latent_bits!r})")
-    _require(m.net != "toy" or m.latent_bits == 0, "latent_bits is for the image nets (dcgan, resnet, "
-             "mlp), not net 'toy'")
+    _require(m.net != "toy" or m.latent_bits == 0, f"latent_bits is for the image nets "
+             f"({', '.join(IMAGE_NETS)}), not net 'toy'; use 0")
     widths = {"width": m.width, **({"d_width": m.d_width} if m.d_width is not None else {})}
     for name, value in widths.items():
         _positive_int(name, value)

@@ -57,8 +57,7 @@ def read_source(cfg: TrainConfig) -> StoredModel:
     set its classes, channels and resolution)."""
     source = read_model(cfg.init_from)
     old, new = source.config.model, cfg.model
-    differ = [f for f in ARCHITECTURE if _value(old, f) != _value(new, f)
-              and not (f == "d_width" and old.d_width is None and new.d_width is None)]  # follows width
+    differ = [f for f in ARCHITECTURE if _differs(old, new, f)]
     if old.conditional != new.conditional:
         differ.append("num_classes")
     if differ:
@@ -67,6 +66,14 @@ def read_source(cfg: TrainConfig) -> StoredModel:
         raise GanforgeError(f"--init-from {cfg.init_from}: its model has {have}, but this run has {want}; "
                             f"fine-tuning keeps the architecture, so give {' '.join(_fix(old, f) for f in differ)}")
     return source
+
+
+def _differs(old: ModelConfig, new: ModelConfig, field: str) -> bool:
+    if field == "d_width":
+        # Judged as the run will be once the other fields are fixed (width = the source's): an
+        # unset D width follows --width, so it differs only if it would still differ then.
+        return (new.d_width or old.width) != (old.d_width or old.width)
+    return _value(old, field) != _value(new, field)
 
 
 _NAMES = {"img_resolution": "resolution", "img_channels": "channels", "num_classes": "classes"}

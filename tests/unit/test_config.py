@@ -41,6 +41,7 @@ def test_unknown_fields_are_rejected():
     ({"steps": None, "epochs": None, "minutes": None}, "budget"),
     ({"latent_bits": -1}, "latent_bits"), ({"latent_bits": 17}, "latent_bits"),
     ({"z_dim": 4, "latent_bits": 5}, "latent_bits"), ({"latent_bits": True}, "latent_bits"),
+    ({"net": "toy", "num_classes": 0, "conditioning": "input", "latent_bits": 1}, "latent_bits.*toy"),
 ])
 def test_invalid_values_name_the_field(change, field):
     with pytest.raises(GanforgeError, match=field):

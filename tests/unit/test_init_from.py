@@ -120,7 +120,22 @@ def test_fields_that_size_D_or_G_input_must_match_too(tiny_run, tiny_digits):
     result = dry("--d-width", 32, "--latent-bits", 2)
     assert result.exit_code == 2, result.output
     assert "d_width 16, latent_bits 0" in result.output and "--d-width 16 --latent-bits 0" in result.output
-    assert dry("--d-width", 16).exit_code == 0, dry("--d-width", 16).output
+    same = dry("--d-width", 16)
+    assert same.exit_code == 0, same.output
+
+
+def test_the_fix_for_a_wider_source_D_is_complete(monkeypatch):
+    # Source G 16 wide, D 32; this run G 32 wide, D unset (so also 32): giving only --width 16
+    # would make D 16, so the message must ask for --d-width 32 too.
+    from types import SimpleNamespace
+
+    from ganforge.config import ModelConfig
+    from ganforge.training import init_from
+    old = ModelConfig(net="mlp", width=16, d_width=32, z_dim=8, num_classes=10)
+    new = ModelConfig(net="mlp", width=32, z_dim=8, num_classes=10)
+    monkeypatch.setattr(init_from, "read_model", lambda path: SimpleNamespace(config=SimpleNamespace(model=old)))
+    with pytest.raises(GanforgeError, match="give --width 16 --d-width 32$"):
+        init_from.read_source(SimpleNamespace(init_from="src", model=new))
 
 
 def test_missing_source_is_an_error(tiny_config, tmp_path):
