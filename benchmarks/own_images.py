@@ -269,7 +269,7 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
     if gan.model.latent_bits:  # what G made of its first bit (the noise of `fake`, drawn again)
         above = gan.noise(a.colour_real, 0)[:, 0] > 0
         light = ((fg_f - bg_f) @ od.LUMA) > 0
-        lines[-2:-2] = [(f"The first latent bit: {light[above].float().mean():.1%} of the images with z_1 > 0 are "
+        lines[-1:-1] = [(f"The first latent bit: {light[above].float().mean():.1%} of the images with z_1 > 0 are "
                          f"lighter digits on a darker ground, {light[~above].float().mean():.1%} of those with "
                          "z_1 < 0."), ""]
     return lines
