@@ -48,6 +48,7 @@ from ganforge.files import atomic_write  # noqa: E402
 from ganforge.generator import GAN  # noqa: E402
 from ganforge.rundir import RunDir  # noqa: E402
 from ganforge.training import Trainer, train  # noqa: E402
+from ganforge.training.health import DIVERGENCE_LR_FACTOR  # noqa: E402
 from harness import disk, faults, fuzz, health, hostile  # noqa: E402
 from harness.data import write_idx  # noqa: E402
 
@@ -112,6 +113,11 @@ def record_kills(work: Path, data: Path, kills: int, repeat: int) -> list[Row]:
                  f"the next start trained afresh); {in_write} landed inside a checkpoint write (temporary "
                  f"file left, old checkpoint intact); {went_back} went back in time"))
 
+    # A run past step 0 of its own: the random kills above may leave one at step 0, whose resume
+    # writes its step-0 checkpoint again first, so the counts below would be off by one.
+    run = work / "kill-points"
+    proc = faults.spawn(faults.train_args(data, run, resume=False, steps=2))
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
     for point, what in faults.KILL_POINTS.items():
         ok = collections.Counter()
         for _ in range(repeat):
@@ -167,7 +173,7 @@ def record_divergence(work: Path, data: Path, repeat: int) -> list[Row]:
             meta = load_checkpoint(RunDir(run).checkpoint())[1]
             events = [r for r in RunDir(run).read_metrics() if "event" in r]
             good = (meta["step"] == 9 and len(events) == 1 and events[0]["detected_at"] == at
-                    and meta["opt_g"]["param_groups"][0]["lr"] == 1e-4)
+                    and meta["opt_g"]["param_groups"][0]["lr"] == preset("default").lr_g * DIVERGENCE_LR_FACTOR)
             checkpoint_ok(run)
             ok["detected at once, rolled back, lr halved, finished, finite checkpoint" if good else "UNEXPECTED"] += 1
         rows.append((f"{'NaN written into a G weight' if where == 'G' else 'Inf loss_d'} once, at step 4-6",
@@ -334,6 +340,7 @@ def record_disk(work: Path, tiny_run: Path, repeat: int) -> list[Row]:
         ok = collections.Counter()
         for i in range(repeat):
             path = work / f"disk-{i}" / "last.safetensors"
+            path.parent.mkdir(exist_ok=True)  # atomic_write refuses a missing directory
             atomic_write(path, b"old")
             real = {"os.fdopen": os.fdopen, "os.fsync": os.fsync, "os.replace": os.replace,
                     "tempfile.mkstemp": tempfile.mkstemp}[target]
@@ -434,8 +441,8 @@ def record_overhead(work: Path, data: Path) -> list[Row]:
                 trainer.step()
             step.append((time.perf_counter() - t0) / 20)
         params = sum(p.numel() for net in nets.values() for p in net.parameters())
-        rows.append((f"per-step NaN/Inf check, mlp width {width} ({params / 1e6:.2f} M weights), batch 64, "
-                     "CPU, 1 thread", 600, f"check {min(check) * 1e3:.2f} ms, training step {min(step) * 1e3:.1f} ms: "
+        rows.append((f"per-step NaN/Inf check, {trainer.cfg.model.net} width {width} ({params / 1e6:.2f} M weights), "
+                     f"batch 64, --amp {trainer.cfg.amp}, CPU, 1 thread", 600, f"check {min(check) * 1e3:.2f} ms, training step {min(step) * 1e3:.1f} ms: "
                      f"{min(check) / min(step) * 100:.1f}% of a step"))
     return rows
 

@@ -7,7 +7,7 @@ kernel may drop them again, so a data set larger than memory still trains.
 
     $GANFORGE_DATA/cache/<folder>-<key[:16]>.u8     uint8 images (N, C, R, R), C order, no header
     $GANFORGE_DATA/cache/<folder>-<key[:16]>.json   {"sha256": of the body, "body": {format,
-        version, key, source, resolution, channels, shape, class_names, labels}}
+        version, key, source, resolution, channels, shape, class_names, labels, skipped}}
 
 The key is a SHA-256 of the folder's file list (relative names, sizes, mtimes in ns), the
 resolution, the requested channels and VERSION (bumped whenever decoding changes). A cache is
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ganforge.data.dataset import ImageDataset
-from ganforge.data.folder import decode, list_files, load_folder, printable, report_skipped
+from ganforge.data.folder import check_classes, decode, list_files, load_folder, printable, warn_skipped
 from ganforge.data.mnist import cache_dir
 from ganforge.errors import GanforgeError
 from ganforge.files import TEMP_SUFFIX, write_json
@@ -39,7 +39,7 @@ from ganforge.files import TEMP_SUFFIX, write_json
 log = logging.getLogger("ganforge")
 
 FORMAT = "ganforge-dataset-cache"
-VERSION = 1
+VERSION = 2  # 2: the sidecar keeps the skipped files, so every load warns about them again
 COPY_CHUNK = 4096  # images per step when grey images written so far are repeated to RGB
 
 
@@ -112,6 +112,7 @@ def _read(entry: Path, key: str, directory: Path) -> ImageDataset | None:
         if len(shape) != 4 or size != expected:
             raise ValueError(f"{data_path.name} holds {size} bytes, its shape {shape} needs {expected}")
         labels = torch.tensor(body["labels"], dtype=torch.int64)
+        warn_skipped(directory, [str(s) for s in body["skipped"]], len(labels) + len(body["skipped"]))
         # Copy-on-write: pages come from the file, and a write to the tensor stays private.
         images = torch.from_numpy(np.memmap(data_path, dtype=np.uint8, mode="c", shape=shape))
         return ImageDataset(images, labels, [str(c) for c in body["class_names"]], source=str(directory))
@@ -145,7 +146,7 @@ def _build(entry: Path, body: dict, directory: Path, files: list[tuple[Path, int
                     out, c = open(tmp, "ab"), 3
                 out.write(np.repeat(a, c // a.shape[0], axis=0).tobytes())
                 labels.append(label)
-            report_skipped(directory, skipped, len(files), body["class_names"], set(labels))
+            check_classes(directory, body["class_names"], set(labels))  # _read warns about `skipped`
             out.flush()
             os.fsync(out.fileno())
         finally:
@@ -156,7 +157,7 @@ def _build(entry: Path, body: dict, directory: Path, files: list[tuple[Path, int
                             "disk space or set GANFORGE_DATA to another directory") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
-    body = {**body, "shape": [len(labels), c, resolution, resolution], "labels": labels}
+    body = {**body, "shape": [len(labels), c, resolution, resolution], "labels": labels, "skipped": skipped}
     write_json(meta_path, {"sha256": _checksum(body), "body": body})
 
 

@@ -122,15 +122,18 @@ def decode(path: Path, resolution: int, channels: int | None) -> np.ndarray:
         return _to_array(img, resolution, 1 if grey else 3)
 
 
-def report_skipped(directory: Path, skipped: list[str], total: int, class_names: list[str],
-                   labels: set[int]) -> None:
-    """One warning naming the files that were not readable images; an error if none was, or if a
-    class folder was left with none (it would be trained silently on nothing, sampled as noise)."""
+def warn_skipped(directory: Path, skipped: list[str], total: int) -> None:
+    """One warning naming the files that were not readable images."""
     if skipped:
         shown = "; ".join(skipped[:NAMED_IN_WARNING])
         more = f"; and {len(skipped) - NAMED_IN_WARNING} more" if len(skipped) > NAMED_IN_WARNING else ""
         log.warning("skipped %d of %d files in %s that are not readable images: %s%s",
                     len(skipped), total, printable(directory), shown, more)
+
+
+def check_classes(directory: Path, class_names: list[str], labels: set[int]) -> None:
+    """An error if no file was a readable image, or if a class folder was left with none (it
+    would be trained silently on nothing, sampled as noise)."""
     if not labels:
         raise GanforgeError(f"no readable images in {printable(directory)}; put image files there, "
                             "in one sub-folder per class for a conditional model")
@@ -151,7 +154,8 @@ def load_folder(directory: Path, resolution: int, channels: int | None = None) -
             arrays.append((decode(path, resolution, channels), label))
         except (ValueError, OSError) as e:
             skipped.append(f"{printable(path.relative_to(directory))} ({e})")
-    report_skipped(directory, skipped, len(files), class_names, {label for _, label in arrays})
+    warn_skipped(directory, skipped, len(files))
+    check_classes(directory, class_names, {label for _, label in arrays})
     channels = max(a.shape[0] for a, _ in arrays)
     images = np.stack([np.repeat(a, channels // a.shape[0], axis=0) for a, _ in arrays])
     labels = np.array([label for _, label in arrays], dtype=np.int64)

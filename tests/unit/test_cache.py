@@ -66,6 +66,18 @@ def test_hit_loads_the_same_images_without_decoding(pictures, data_dir, decodes)
     assert torch.equal(second.images, direct.images) and torch.equal(second.labels, direct.labels)
 
 
+def test_every_load_names_the_skipped_files_once_hit_or_miss(pictures, data_dir, decodes, caplog):
+    (pictures / "dogs" / "broken.png").write_bytes(b"not an image")
+    for _ in range(2):  # the miss decodes the folder, the hit maps the cache
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="ganforge"):
+            ds = load_dataset(str(pictures), resolution=16)
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(ds) == 12 and len(warned) == 1, warned
+        assert warned[0].startswith("skipped 1 of 13 files") and "broken.png" in warned[0]
+    assert len(decodes) == 13  # the hit decoded nothing
+
+
 def test_resolution_and_channels_are_part_of_the_key(pictures, data_dir, decodes):
     load_dataset(str(pictures), resolution=16)
     load_dataset(str(pictures), resolution=8)
