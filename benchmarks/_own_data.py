@@ -120,12 +120,16 @@ def fg_bg_colours(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return colours[0], colours[1]
 
 
+def luma_difference(fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """luma(fg) - luma(bg) of float (N, 3) colours: > 0 for a lighter digit on a darker ground."""
+    return (fg - bg) @ LUMA
+
+
 def luma_contrast(images: torch.Tensor) -> torch.Tensor:
     """Each image's |luma(foreground) - luma(background)|, float (N,) in 0..1, from the mean
     colours of `fg_bg_colours` (the data's rule is MIN_CONTRAST on the drawn colours; the mean
     over a stroke's anti-aliased pixels reads a little lower)."""
-    fg, bg = fg_bg_colours(images)
-    return ((fg - bg) @ LUMA).abs()
+    return luma_difference(*fg_bg_colours(images)).abs()
 
 
 def cube_histogram(colours: torch.Tensor) -> torch.Tensor:

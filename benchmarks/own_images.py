@@ -235,19 +235,27 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
            *shlex.split(a.colour_args)], work / "colour", a.threads, work / "cache")
     gan = GAN.from_checkpoint(work / "colour")
     glabels = gan.labels_for(a.colour_real, None)
-    fake = gan.sample(a.colour_real, glabels, 0)
+    z = gan.noise(a.colour_real, 0)
+    fake = gan.images(z, glabels)
     view, digits = od.digit_view(fake), od.digit_labels(gan.class_names, glabels)
     result = evaluate_samples(view, digits, metrics=["class_accuracy", "fid"])
+    fg_f, bg_f = od.fg_bg_colours(fake)
+    fg_a, bg_a = od.fg_bg_colours(train_part)
+    fg_b, bg_b = od.fg_bg_colours(rgb[held])
     # Where the luminance view fails: G's colour pairs that come closer in luma than the data's
-    low = float(od.luma_contrast(rgb[held]).quantile(0.01))
-    under = od.luma_contrast(fake) < low
+    low = float(od.luma_difference(fg_b, bg_b).abs().quantile(0.01))
+    luma = od.luma_difference(fg_f, bg_f)
+    under = luma.abs() < low
     right = embed(view)[1].argmax(1) == digits
 
     def read_right(images: torch.Tensor) -> str:  # share of the masked images read right
         return fmt(float(right[images].float().mean())) if images.any() else "—"
-    fg_f, bg_f = od.fg_bg_colours(fake)
-    fg_a, bg_a = od.fg_bg_colours(train_part)
-    fg_b, bg_b = od.fg_bg_colours(rgb[held])
+
+    def light_share(images: torch.Tensor) -> str:  # share of lighter digits on a darker ground
+        return f"{(luma[images] > 0).float().mean():.1%}"
+    above = z[:, 0] > 0  # what G made of its first latent bit, if it has one
+    bit = [(f"The first latent bit: {light_share(above)} of the images with z_1 > 0 are lighter digits on a "
+            f"darker ground, {light_share(~above)} of those with z_1 < 0."), ""] if gan.model.latent_bits else []
     d = {"fake": (od.colour_distance(fg_f, fg_a), od.colour_distance(bg_f, bg_a)),
          "floor": (od.colour_distance(fg_b, fg_a), od.colour_distance(bg_b, bg_a))}
     save_grid(a.out.parent / "own_images_colour.png", gan.class_sheet(10, seed=0), ncol=10, scale=2)
@@ -265,13 +273,7 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
              (f"Luma contrast (`luma_contrast`: the two mean colours' luma apart): {under.float().mean():.1%} of the "
               f"generated images read under {low:.2f}, the held-out real images' 1st percentile; the luminance view "
               f"of those is read right {read_right(under)} of the time, of the others {read_right(~under)}."), "",
-             "![one row per class](own_images_colour.png)"]
-    if gan.model.latent_bits:  # what G made of its first bit (the noise of `fake`, drawn again)
-        above = gan.noise(a.colour_real, 0)[:, 0] > 0
-        light = ((fg_f - bg_f) @ od.LUMA) > 0
-        lines[-1:-1] = [(f"The first latent bit: {light[above].float().mean():.1%} of the images with z_1 > 0 are "
-                         f"lighter digits on a darker ground, {light[~above].float().mean():.1%} of those with "
-                         "z_1 < 0."), ""]
+             *bit, "![one row per class](own_images_colour.png)"]
     return lines
 
 

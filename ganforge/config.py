@@ -57,6 +57,11 @@ class ModelConfig:
         return self.num_classes != 0
 
     @property
+    def discriminator_width(self) -> int:
+        """D's width: d_width when given, else G's."""
+        return self.width if self.d_width is None else self.d_width
+
+    @property
     def points(self) -> bool:
         """Whether the model makes 2-D points (the toy net) rather than images."""
         return self.net == "toy"

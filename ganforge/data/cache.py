@@ -112,9 +112,10 @@ def _read(entry: Path, key: str, directory: Path) -> ImageDataset | None:
         if len(shape) != 4 or size != expected:
             raise ValueError(f"{data_path.name} holds {size} bytes, its shape {shape} needs {expected}")
         labels = torch.tensor(body["labels"], dtype=torch.int64)
-        warn_skipped(directory, [str(s) for s in body["skipped"]], len(labels) + len(body["skipped"]))
+        skipped = [str(s) for s in body["skipped"]]
         # Copy-on-write: pages come from the file, and a write to the tensor stays private.
         images = torch.from_numpy(np.memmap(data_path, dtype=np.uint8, mode="c", shape=shape))
+        warn_skipped(directory, skipped, len(labels) + len(skipped))  # once the entry is known good
         return ImageDataset(images, labels, [str(c) for c in body["class_names"]], source=str(directory))
     except (OSError, ValueError, KeyError, TypeError, OverflowError, GanforgeError) as e:
         log.warning("the dataset cache %s is damaged (%s); rebuilding it", entry, e)

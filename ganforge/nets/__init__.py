@@ -27,7 +27,6 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
-    if cfg.d_width is not None:
-        cfg = dataclasses.replace(cfg, width=cfg.d_width)
+    cfg = dataclasses.replace(cfg, width=cfg.discriminator_width)
     D = FAMILIES[cfg.net].Discriminator(_resolved(cfg))
     return apply_spectral_norm(D) if cfg.spectral_norm else D

@@ -72,7 +72,7 @@ def _differs(old: ModelConfig, new: ModelConfig, field: str) -> bool:
     if field == "d_width":
         # Judged as the run will be once the other fields are fixed (width = the source's): an
         # unset D width follows --width, so it differs only if it would still differ then.
-        return (new.d_width or old.width) != (old.d_width or old.width)
+        new = dataclasses.replace(new, width=old.width)
     return _value(old, field) != _value(new, field)
 
 
@@ -82,8 +82,8 @@ _NAMES = {"img_resolution": "resolution", "img_channels": "channels", "num_class
 def _value(model: ModelConfig, field: str):
     if field == "num_classes":
         return "conditional" if model.conditional else "unconditional"
-    if field == "d_width":  # unset: D as wide as G
-        return model.d_width or model.width
+    if field == "d_width":
+        return model.discriminator_width
     return getattr(model, field)
 
 
