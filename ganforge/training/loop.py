@@ -144,6 +144,7 @@ class Trainer:
         self.game = Game(self.G_train, self.D_train, cfg, s.noise_gen, self.rank, self.world)
         self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
                                           enabled=dist.uses_bf16(cfg.amp, self.device))
+        self.no_autocast = functools.partial(torch.autocast, self.device.type, enabled=False)
 
     # -- files (rank 0 writes) -------------------------------------------------------------------
     def write_config(self) -> None:
@@ -191,30 +192,38 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
-        """One G update preceded by n_dis D updates; returns detached stats."""
+        """One G update preceded by n_dis D updates; returns detached stats. One autocast context
+        (off around backward passes and optimizer steps) spans the step: autocast keeps the bf16
+        copy of a weight that requires grad until the context ends, so G's are cast once a step,
+        not once per update (benchmarks/THROUGHPUT.md). D's go stale when D updates: a second D
+        update clears them, and the G update does not use them (D's weights need no grad there)."""
         s, cfg = self.state, self.cfg
-        # (1) Update D: real batch toward "real", detached fakes toward "fake".
-        s.D.requires_grad_(True)
-        for i in range(cfg.n_dis):
-            d_step = s.step * cfg.n_dis + i
-            self.sync_augment_p()
-            real_img, real_labels = self.data.batch(self.order.indices(d_step, self.rank, self.world))
-            with self.autocast():
+        with self.autocast():
+            # (1) Update D: real batch toward "real", detached fakes toward "fake".
+            s.D.requires_grad_(True)
+            for i in range(cfg.n_dis):
+                d_step = s.step * cfg.n_dis + i
+                if i:
+                    torch.clear_autocast_cache()
+                self.sync_augment_p()
+                real_img, real_labels = self.data.batch(self.order.indices(d_step, self.rank, self.world))
                 loss_d, stats = self.game.d_loss(real_img, real_labels, d_step)
-            s.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            s.opt_d.step()
-            if s.ada is not None:
-                s.ada.observe(stats["d_real_sign"], d_step)
-        self.sync_augment_p()
-        # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are computed,
-        # and no_sync keeps D's DDP from waiting for them.
-        s.D.requires_grad_(False)
-        with self.autocast(), dist.no_sync(self.D_train):
-            loss_g, _ = self.game.g_loss(cfg.batch_size // self.world, self.device)
-        s.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        s.opt_g.step()
+                with self.no_autocast():
+                    s.opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    s.opt_d.step()
+                if s.ada is not None:
+                    s.ada.observe(stats["d_real_sign"], d_step)
+            self.sync_augment_p()
+            # (2) Update G: make D call fresh fakes real. D is frozen so no weight grads are
+            # computed, and no_sync keeps D's DDP from waiting for them.
+            s.D.requires_grad_(False)
+            with dist.no_sync(self.D_train):
+                loss_g, _ = self.game.g_loss(cfg.batch_size // self.world, self.device)
+            with self.no_autocast():
+                s.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                s.opt_g.step()
         if s.G_ema is not None:
             ema_update(s.G_ema, s.G, ema_decay(cfg.ema, cfg.ema_rampup, s.step))
         s.step += 1

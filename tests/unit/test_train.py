@@ -171,3 +171,39 @@ def test_amp_auto_uses_bf16_only_where_the_device_has_it(monkeypatch, tiny_confi
         with trainer.autocast():
             fake = trainer.state.G(torch.randn(2, tiny_config.model.z_dim), torch.tensor([0, 1]))
         assert (fake.dtype == torch.bfloat16) is native
+
+
+def _step_with_one_context_per_update(trainer):
+    """The bf16 step as the game defines it: a fresh autocast context (fresh casts of every
+    weight) for each D update and for the G update."""
+    s, cfg = trainer.state, trainer.cfg
+    s.D.requires_grad_(True)
+    for i in range(cfg.n_dis):
+        d_step = s.step * cfg.n_dis + i
+        real, labels = trainer.data.batch(trainer.order.indices(d_step, 0, 1))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss_d, _ = trainer.game.d_loss(real, labels, d_step)
+        s.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        s.opt_d.step()
+    s.D.requires_grad_(False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss_g, _ = trainer.game.g_loss(cfg.batch_size, trainer.device)
+    s.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    s.opt_g.step()
+    s.step += 1
+
+
+@pytest.mark.parametrize("n_dis", [1, 2])
+def test_a_bf16_step_reuses_only_casts_that_no_update_made_stale(tiny_config, tmp_path, n_dis):
+    # Trainer.step keeps one autocast context for the whole step, so G's weights are cast once;
+    # every update must still see the other player's current weights, as with a context each.
+    cfg = tiny_config.replace(amp="bf16", n_dis=n_dis, ema=0.0)
+    ours, reference = (Trainer(cfg, tmp_path / name, progress=False) for name in ("ours", "reference"))
+    for _ in range(2):
+        ours.step()
+        _step_with_one_context_per_update(reference)
+    for a, b in zip([*ours.state.G.parameters(), *ours.state.D.parameters()],
+                    [*reference.state.G.parameters(), *reference.state.D.parameters()]):
+        assert torch.equal(a, b)
