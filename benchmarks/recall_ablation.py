@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however
 import _common  # noqa: E402  (puts the repository root first on sys.path)
 
 SCALES = (1.0, 1.2)
-# The rows compare with float32 steps and the fixed EMA decay they were measured with (ramp-up became
-# the default later); a variant's own flags come later and win.
-BASE = ["--amp", "off", "--ema-rampup", "0"]
+# The rows compare with float32 steps, the fixed EMA decay, the classic DCGAN D and no mode-seeking,
+# as they were measured (ramp-up, the deeper D and mode-seeking 0.1 became the default later); a
+# variant's own flags come later and win.
+BASE = ["--amp", "off", "--ema-rampup", "0", "--d-depth", "0", "--diversity", "0"]
 FOURTH = ["--amp", "bf16", "--ema-rampup", "0.05"]
 VARIANTS = {
     "default (dcgan w32, hinge, projection, lr 4e-4, batch 32, EMA 0.995), float32": [],
@@ -51,6 +52,11 @@ VARIANTS = {
     "bf16, the default again (fifth session)": FOURTH,
     "bf16, one latent bit (`--latent-bits 1`)": [*FOURTH, "--latent-bits", "1"],
     "bf16, two latent bits (`--latent-bits 2`)": [*FOURTH, "--latent-bits", "2"],
+    # The sixth session's: the classic D again beside them, then the deeper D (now the default).
+    "bf16, the classic D again (sixth session)": FOURTH,
+    "bf16, a deeper D (`--d-depth 1`: a 3x3 convolution after each strided one)": [*FOURTH, "--d-depth", "1"],
+    "bf16, deeper D and mode-seeking 0.1": [*FOURTH, "--d-depth", "1", "--diversity", "0.1"],
+    "bf16, deeper D and mode-seeking 0.3": [*FOURTH, "--d-depth", "1", "--diversity", "0.3"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """

@@ -53,6 +53,8 @@ def _ops(value: str | None):
               help="G also sees the signs of the first N noise entries: 2^N separate groups (data in pieces).")
 @click.option("--width", type=int, help="Hidden width h (mlp) or base channels (conv nets).")
 @click.option("--d-width", type=int, help="D's width, when it should differ from G's (--width).")
+@click.option("--d-depth", type=int, help="Stride-1 3x3 convolutions after each of the dcgan D's strided "
+              "ones [default: 1 at 28 px, 0 at the other sides]; 0 is the classic DCGAN D.")
 @click.option("--resolution", type=int, help="Image side: 28 (default; the digit nets), or 8, 16, 32, 64, "
               "128 for dcgan/resnet (one block per octave; at 64 the default preset's dcgan takes width 16); "
               "mlp takes any multiple of 4 in 8..128.")

@@ -6,12 +6,14 @@ With c = width and n octaves, the stage i octaves below full resolution has c * 
 channels (nets.common.stage_channels):
 G: Linear to (c_n, base, base) -> BN, ReLU -> n - 1 times [ConvT 4x4/2 -> BN -> ReLU], halving the
 channels down to 2c -> ConvT 4x4/2 to (C, R, R) -> tanh.
-D: n strided 4x4 convolutions with LeakyReLU(0.2) (c, 2c, 4c, 8c, 8c, ...), then the conditioning
+D: n strided 4x4 convolutions with LeakyReLU(0.2) (c, 2c, 4c, 8c, 8c, ...), each followed by
+`discriminator_depth` 3x3 stride-1 convolutions (with LeakyReLU) at its width, then the conditioning
 head on the flattened base map. D has no BatchNorm, so its output for one image does not depend on
 the rest of the batch (which gradient penalties and data-parallel training both assume).
 
-At 28 px this is exactly the original pair (4c at 7x7, 2c at 14x14), so its checkpoints load.
-Parameters at the default width 32, RGB, unconditional (G / D): 32 px 0.93M / 0.17M,
+With d_depth 0 (the classic DCGAN D; checkpoints from before d_depth load as such) at 28 px this is
+exactly the original pair (4c at 7x7, 2c at 14x14). Parameters at the default width 32, RGB,
+unconditional, d_depth 0 (G / D): 32 px 0.93M / 0.17M,
 64 px 2.0M / 0.69M, 128 px 3.0M / 1.7M. G's forward pass costs 0.02, 0.09 and 0.37 GMAC per image
 (D about a third of that): from 64 px on, each octave costs about four times the one below, as
 its pixels do, and the channel cap keeps the 4x4 to 16x16 layers from dominating.
@@ -61,6 +63,8 @@ class Discriminator(nn.Module):
         layers = []
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+            for _ in range(cfg.discriminator_depth):
+                layers += [nn.Conv2d(c_out, c_out, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
         self.convs = nn.Sequential(*layers)
         self.head = DiscriminatorHead(widths[-1] * base**2, cfg)
 

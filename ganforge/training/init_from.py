@@ -33,8 +33,8 @@ from ganforge.training.state import RunState
 log = logging.getLogger("ganforge")
 
 # The fields that decide every tensor's shape, besides the number of classes.
-ARCHITECTURE = ("net", "width", "d_width", "z_dim", "latent_bits", "img_resolution", "img_channels",
-                "conditioning", "spectral_norm")
+ARCHITECTURE = ("net", "width", "d_width", "d_depth", "z_dim", "latent_bits", "img_resolution",
+                "img_channels", "conditioning", "spectral_norm")
 CLASSES_SHOWN = 6
 
 
@@ -84,6 +84,8 @@ def _value(model: ModelConfig, field: str):
         return "conditional" if model.conditional else "unconditional"
     if field == "d_width":
         return model.discriminator_width
+    if field == "d_depth":
+        return model.discriminator_depth
     return getattr(model, field)
 
 

@@ -26,6 +26,14 @@ def test_a_file_from_before_ema_rampup_resumes_without_it():
     assert TrainConfig.from_dict(d).ema_rampup == 0.0
 
 
+def test_a_file_from_before_d_depth_keeps_its_classic_D():
+    # Such dcgan runs had no stride-1 convolutions in D: their weights must still fit.
+    d = preset("default").to_dict()
+    assert d["model"]["d_depth"] is None and preset("default").model.discriminator_depth == 1
+    del d["model"]["d_depth"]
+    assert TrainConfig.from_dict(d).model.discriminator_depth == 0
+
+
 def test_unknown_fields_are_rejected():
     d = preset("default").to_dict()
     d["lr_gg"] = 1
@@ -42,6 +50,8 @@ def test_unknown_fields_are_rejected():
     ({"latent_bits": -1}, "latent_bits"), ({"latent_bits": 17}, "latent_bits"),
     ({"z_dim": 4, "latent_bits": 5}, "latent_bits"), ({"latent_bits": True}, "latent_bits"),
     ({"net": "toy", "num_classes": 0, "conditioning": "input", "latent_bits": 1}, "latent_bits.*toy"),
+    ({"d_depth": -1}, "d_depth"), ({"d_depth": 5}, "d_depth"), ({"d_depth": 1.0}, "d_depth"),
+    ({"net": "mlp", "d_depth": 1}, "d_depth deepens the dcgan D; net 'mlp'"),
 ])
 def test_invalid_values_name_the_field(change, field):
     with pytest.raises(GanforgeError, match=field):

@@ -160,3 +160,25 @@ def test_resume_of_a_fine_tuned_run_equals_uninterrupted(tiny_config, tiny_run, 
     result = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "split"), "--init-from", str(tiny_run),
                                       "--steps", "8"])
     assert result.exit_code == 2 and "--init-from cannot change when resuming" in result.output
+
+
+def test_a_source_D_of_another_depth_is_named_with_its_fix(monkeypatch):
+    # A dcgan run from before d_depth existed (stored without it, so depth 0) against the
+    # default's deeper D: the one-line error asks for --d-depth 0; an unset depth that comes out
+    # the same is no difference.
+    from types import SimpleNamespace
+
+    from ganforge.config import ModelConfig, TrainConfig
+    from ganforge.training import init_from
+    stored = TrainConfig(model=ModelConfig(num_classes=10)).to_dict()
+    del stored["model"]["d_depth"]
+    old = TrainConfig.from_dict(stored).model
+    assert old.discriminator_depth == 0
+    for new, error in ((ModelConfig(num_classes=10), "give --d-depth 0$"),
+                       (ModelConfig(num_classes=10, d_depth=0), None)):
+        monkeypatch.setattr(init_from, "read_model", lambda path: SimpleNamespace(config=SimpleNamespace(model=old)))
+        if error:
+            with pytest.raises(GanforgeError, match=error):
+                init_from.read_source(SimpleNamespace(init_from="src", model=new))
+        else:
+            init_from.read_source(SimpleNamespace(init_from="src", model=new))

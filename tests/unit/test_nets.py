@@ -107,7 +107,7 @@ def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
     D = build_discriminator(cfg)
     img = torch.rand(4, 1, 28, 28) * 2 - 1
     labels = torch.arange(4)
-    for _ in range(30):  # each training-mode forward runs one more power iteration
+    for _ in range(100):  # each training-mode forward runs one more power iteration
         D(img, labels)
     weights = [m.weight for m in D.modules()
                if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]
@@ -170,3 +170,19 @@ def test_latent_bits_give_G_a_step_where_a_noise_entry_changes_sign(net):
         with torch.no_grad():
             jumps[bits] = (G(above, torch.arange(16) % 10) - G(below, torch.arange(16) % 10)).abs().mean()
     assert jumps[0] < 1e-5 and jumps[2] > 1e-3, jumps
+
+
+def test_d_depth_adds_stride_1_convolutions_to_the_dcgan_D_alone():
+    def convs(model):
+        return [(m.kernel_size, m.stride) for m in build_discriminator(model).modules() if isinstance(m, nn.Conv2d)]
+
+    classic = convs(ModelConfig(width=8, num_classes=10, d_depth=0))
+    assert classic == [((4, 4), (2, 2))] * 2  # 28 px: 14x14, then 7x7
+    assert convs(ModelConfig(width=8, num_classes=10)) == [((4, 4), (2, 2)), ((3, 3), (1, 1))] * 2  # the default
+    assert convs(ModelConfig(width=8, num_classes=10, d_depth=2)) == [((4, 4), (2, 2)), *[((3, 3), (1, 1))] * 2] * 2
+    deep = ModelConfig(width=8, num_classes=10, d_depth=2)
+    assert build_discriminator(deep)(torch.zeros(3, 1, 28, 28), torch.tensor([0, 1, 2]))[0].shape == (3,)
+    G = build_generator(deep).state_dict()
+    assert {k: v.shape for k, v in G.items()} == {k: v.shape for k, v in build_generator(ModelConfig(width=8, num_classes=10, d_depth=0)).state_dict().items()}
+    # The other nets have no such layers: an unset depth is 0 for them.
+    assert ModelConfig(net="mlp").discriminator_depth == ModelConfig(net="resnet").discriminator_depth == 0

@@ -57,7 +57,7 @@ def test_depth_follows_the_resolution_and_channels_are_capped(resolution, base, 
     dcgan = model("dcgan", resolution, 3)
     G, D = build_generator(dcgan), build_discriminator(dcgan)
     assert sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules()) == octaves
-    assert sum(isinstance(m, nn.Conv2d) for m in D.modules()) == octaves
+    assert sum(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in D.modules()) == octaves
     assert (G.base, G.c_base) == (base, 16 << min(octaves, MAX_DOUBLINGS))
     widest = max(m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d))
     assert widest == 16 << min(octaves - 1, MAX_DOUBLINGS)
@@ -72,7 +72,8 @@ def test_depth_follows_the_resolution_and_channels_are_capped(resolution, base, 
 
 
 # The parameter shapes of the 28 px digit nets before resolutions 32-128 existed (dcgan width 8,
-# resnet width 16, 10 classes, projection): a checkpoint holds exactly these names and shapes.
+# resnet width 16, 10 classes, projection): a checkpoint holds exactly these names and shapes, and
+# its stored configuration, written before d_depth existed, reads as d_depth 0.
 DIGIT_LAYOUT = {
     "dcgan": {
         "G": {"join.embed.weight": (10, 8), "fc.0.weight": (1568, 16), "fc.1.weight": (1568,),
@@ -107,7 +108,8 @@ DIGIT_LAYOUT = {
 
 @pytest.mark.parametrize("net, width", [("dcgan", 8), ("resnet", 16)])
 def test_the_digit_nets_keep_their_checkpoint_layout(net, width):
-    cfg = ModelConfig(net=net, width=width, z_dim=8, num_classes=10, conditioning="projection")
+    cfg = ModelConfig(net=net, width=width, z_dim=8, num_classes=10, conditioning="projection",
+                      d_depth=0 if net == "dcgan" else None)
     for name, module in (("G", build_generator(cfg)), ("D", build_discriminator(cfg))):
         shapes = {k: tuple(p.shape) for k, p in module.named_parameters()}
         assert shapes == DIGIT_LAYOUT[net][name]
@@ -215,7 +217,15 @@ def test_the_default_preset_follows_the_side_unless_told_otherwise():
 
     assert bits({"resolution": 32}) == 1 and bits({"resolution": 32, "latent_bits": 0}) == 0
     assert bits({}) == bits({"resolution": 64}) == bits({"resolution": 32, "net": "resnet"}) == 0
-    assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0
+
+    def depth(options: dict) -> int:
+        return configure(options, "unused", None)[0].model.discriminator_depth
+
+    # The deeper D was measured at 28 px only: the other sides keep the D they were measured with.
+    assert depth({}) == 1 and depth({"resolution": 32}) == depth({"resolution": 64}) == depth({"resolution": 128}) == 0
+    assert depth({"resolution": 64, "d_depth": 2}) == 2
+    assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0.1
+    assert diversity({"resolution": 32}) == 0  # measured without it
 
     assert width({"resolution": 64}) == 16
     assert width({"resolution": 128}) == 8 and diversity({"resolution": 128}) == 0.5
