@@ -28,8 +28,9 @@ MAX_RESOLUTION = 128
 # DiffAugment's ops, in the order they are applied (colour, then geometry).
 AUGMENT_OPS = ("brightness", "saturation", "contrast", "translation", "cutout")
 DEFAULT_AUGMENT_OPS = ("translation", "cutout")
-# One 3x3 convolution after each of the dcgan D's strided ones: with mode-seeking 0.1 it lifts
+# One 3x3 convolution after each of the 28 px dcgan D's strided ones: with mode-seeking 0.1 it lifts
 # precision and recall together, at equal steps and at equal minutes (docs/tuning.md, "a deeper D").
+# The other sides keep the classic D they were measured with (ModelConfig.discriminator_depth).
 DCGAN_D_DEPTH = 1
 MAX_D_DEPTH = 4
 ADA_TARGET = 0.6  # --augment ada's target for r_t = E[sign(D(real))] (Karras et al. 2020)
@@ -46,8 +47,8 @@ class ModelConfig:
     latent_bits: int = 0
     width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
     d_width: int | None = None  # D's width when it differs from G's (None: `width`)
-    # Stride-1 3x3 convolutions after each of the dcgan D's strided ones (None: DCGAN_D_DEPTH for
-    # dcgan; the other nets have no such layers).
+    # Stride-1 3x3 convolutions after each of the dcgan D's strided ones (None: DCGAN_D_DEPTH for the
+    # 28 px dcgan, 0 at the other sides and for the other nets, which have no such layers).
     d_depth: int | None = None
     # None: conditional, with as many classes as the data has (filled in when it is loaded);
     # 0: unconditional. A stored (resolved) configuration always holds a number.
@@ -70,11 +71,11 @@ class ModelConfig:
 
     @property
     def discriminator_depth(self) -> int:
-        """The dcgan D's stride-1 convolutions per stage: d_depth when given, else DCGAN_D_DEPTH
-        (0 for the other nets, which have none)."""
+        """The dcgan D's stride-1 convolutions per stage: d_depth when given, else DCGAN_D_DEPTH for
+        the 28 px digit net, where it was measured, and 0 elsewhere."""
         if self.d_depth is not None:
             return self.d_depth
-        return DCGAN_D_DEPTH if self.net == "dcgan" else 0
+        return DCGAN_D_DEPTH if self.net == "dcgan" and self.img_resolution == 28 else 0
 
     @property
     def points(self) -> bool:
@@ -206,12 +207,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 # lifts 10-minute recall; at 128 px width 8 (the 64 px default's cost) beats 16 and 32 in 4 minutes;
 # at 32 px a D of width 64 draws better coloured digits than one of 32, and one latent bit lets G
 # keep light-on-dark and dark-on-light digits apart instead of fading one into the other.
-# These sides were measured with the classic DCGAN D (d_depth 0) and, at 32 px, without mode-seeking;
-# the deeper D and mode-seeking 0.1 only at 28 px.
+# 32 px was measured without mode-seeking (0.1 became the default at 28 px later).
 RESOLUTION_DEFAULTS: dict[tuple[str, int], dict[str, Any]] = {
-    ("dcgan", 32): {"d_width": 64, "latent_bits": 1, "d_depth": 0, "diversity": 0.0},
-    ("dcgan", 64): {"width": 16, "diversity": 0.5, "d_depth": 0},
-    ("dcgan", 128): {"width": 8, "diversity": 0.5, "d_depth": 0},
+    ("dcgan", 32): {"d_width": 64, "latent_bits": 1, "diversity": 0.0},
+    ("dcgan", 64): {"width": 16, "diversity": 0.5},
+    ("dcgan", 128): {"width": 8, "diversity": 0.5},
 }
 # The model half of the toy preset: 2-D data takes it whatever preset supplies the game.
 TOY_MODEL = ("net", "width", "z_dim", "num_classes", "conditioning", "spectral_norm")

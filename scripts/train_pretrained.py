@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from ganforge import __version__  # noqa: E402
-from ganforge.checkpoint import load_checkpoint, save_checkpoint, unprefixed  # noqa: E402
+from ganforge.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint, unprefixed  # noqa: E402
 from ganforge.config import preset  # noqa: E402
 from ganforge.rundir import PRETRAINED, RunDir  # noqa: E402
 from ganforge.training import train  # noqa: E402
@@ -40,6 +40,9 @@ def write_asset(run: Path, out: Path) -> None:
     # The data by name, not by this machine's path: the police ranks against real digits from it,
     # and "mnist" means the bundled digits there (no download), wherever ganforge is installed.
     keep["config"] = {**keep["config"], "data": "mnist"}
+    # D's depth as built (runs from before resolve stored it hold None: the default of their time)
+    model = checkpoint_config(meta, run).model
+    keep["config"]["model"] = {**keep["config"]["model"], "d_depth": model.discriminator_depth}
     save_checkpoint(out, slim, {**keep, "ganforge_version": __version__, "storage": "float16",
                                 "generator": "G_ema of the training run, stored as G"})
 

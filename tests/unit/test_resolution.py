@@ -72,8 +72,8 @@ def test_depth_follows_the_resolution_and_channels_are_capped(resolution, base, 
 
 
 # The parameter shapes of the 28 px digit nets before resolutions 32-128 existed (dcgan width 8,
-# resnet width 16, 10 classes, projection): a checkpoint holds exactly these names and shapes, and
-# its stored configuration, written before d_depth existed, reads as d_depth 0.
+# resnet width 16, 10 classes, projection, the classic D): a checkpoint holds exactly these names and
+# shapes (its stored configuration, written before d_depth existed, reads as d_depth 0: test_config).
 DIGIT_LAYOUT = {
     "dcgan": {
         "G": {"join.embed.weight": (10, 8), "fc.0.weight": (1568, 16), "fc.1.weight": (1568,),
@@ -222,7 +222,8 @@ def test_the_default_preset_follows_the_side_unless_told_otherwise():
         return configure(options, "unused", None)[0].model.discriminator_depth
 
     # The deeper D was measured at 28 px only: the other sides keep the D they were measured with.
-    assert depth({}) == 1 and depth({"resolution": 32}) == depth({"resolution": 64}) == depth({"resolution": 128}) == 0
+    assert depth({}) == 1 and all(depth({"resolution": side}) == 0 for side in (8, 16, 32, 64, 128))
+    assert configure({"net": "dcgan"}, "unused", "tutorial")[0].model.discriminator_depth == 1  # the net's, at 28 px
     assert depth({"resolution": 64, "d_depth": 2}) == 2
     assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0.1
     assert diversity({"resolution": 32}) == 0  # measured without it

@@ -207,3 +207,10 @@ def test_a_bf16_step_reuses_only_casts_that_no_update_made_stale(tiny_config, tm
     for a, b in zip([*ours.state.G.parameters(), *ours.state.D.parameters()],
                     [*reference.state.G.parameters(), *reference.state.D.parameters()]):
         assert torch.equal(a, b)
+
+
+def test_a_run_stores_the_D_depth_it_was_built_with(tiny_config, tmp_path):
+    # Resolved to a number, so a later default cannot change the D a checkpoint was trained with.
+    assert tiny_config.replace(net="dcgan").model.d_depth is None
+    assert Trainer(tiny_config.replace(net="dcgan", width=8), tmp_path / "a", progress=False).cfg.model.d_depth == 1
+    assert Trainer(tiny_config, tmp_path / "b", progress=False).cfg.model.d_depth == 0  # the mlp has none
