@@ -159,6 +159,17 @@ def average(t: torch.Tensor) -> torch.Tensor:
     return t / world()[1]
 
 
+def global_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of `t`'s elements over all ranks together, differentiable: a loss built on it and
+    averaged by DDP has one process's gradient on the global batch (each rank's share of the
+    gradient flows back through the all-reduce)."""
+    if world()[1] == 1:
+        return t.mean()
+    count = torch.full((), float(t.numel()), device=t.device)
+    total = _AllReduceSum.apply(torch.stack([t.float().sum(), count]))
+    return total[0] / total[1]
+
+
 def interleave_gather(share: torch.Tensor) -> torch.Tensor:
     """Undo `[rank::world]` slicing: every rank passes its equal-sized share of a batch and gets
     the whole batch back in the original order."""

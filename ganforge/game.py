@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ganforge import losses
+from ganforge import dist, losses
 from ganforge.augment import diff_augment
 from ganforge.config import TrainConfig
 
@@ -131,6 +131,8 @@ class Game:
         if self.acgan:
             loss = loss + losses.class_loss(fake_cls, labels)
         if half:
-            loss = loss + self.cfg.diversity * losses.mode_seeking(fake[:half], fake[half:2 * half],
-                                                                  z[:half], z[half:2 * half])
+            # The ratio's means run over the global batch, so data-parallel ranks train as one
+            # process does: their shares hold the same pairs when half the batch splits evenly.
+            loss = loss + self.cfg.diversity * losses.mode_seeking(fake[:half], fake[half:2 * half], z[:half],
+                                                                  z[half:2 * half], mean=dist.global_mean)
         return loss, {}

@@ -77,11 +77,13 @@ def r1_penalty(grad: Tensor) -> Tensor:
     return grad.flatten(1).pow(2).sum(1).mean()
 
 
-def mode_seeking(x1: Tensor, x2: Tensor, z1: Tensor, z2: Tensor, eps: float = 1e-5) -> Tensor:
+def mode_seeking(x1: Tensor, x2: Tensor, z1: Tensor, z2: Tensor, eps: float = 1e-5,
+                 mean: Callable[[Tensor], Tensor] = Tensor.mean) -> Tensor:
     # Mode-seeking term of MSGAN (Mao et al. 2019): pairs of fakes of the same class from two noise
     # vectors should differ as much as their noise does; G minimises the inverse of that ratio, so
-    # a G that maps different z to one image (intra-class collapse) pays for it.
-    ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
+    # a G that maps different z to one image (intra-class collapse) pays for it. `mean`: over the
+    # whole batch, which data-parallel training spreads over its ranks (dist.global_mean).
+    ratio = mean((x1 - x2).abs()) / mean((z1 - z2).abs())
     return 1 / (ratio + eps)
 
 
