@@ -10,7 +10,7 @@ takes its luma, the background's luma (median of the BORDER-pixel frame: MNIST d
 it) and the absolute difference from it, stretched to 0..255: the digit comes out white on black
 whatever the two colours and which is brighter. The colour measure compares the distribution of
 each image's foreground and background colours (mean RGB of the pixels that `digit_view` marks as
-stroke or as background) by total variation over a 4x4x4 RGB-cube histogram; `luma_contrast`
+stroke or as background) by total variation over a 4x4x4 RGB-cube histogram; `luma_difference`
 reads how far apart in luma those two colours are.
 """
 
@@ -121,15 +121,11 @@ def fg_bg_colours(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def luma_difference(fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-    """luma(fg) - luma(bg) of float (N, 3) colours: > 0 for a lighter digit on a darker ground."""
+    """luma(fg) - luma(bg) of float (N, 3) colours, in -1..1: > 0 for a lighter digit on a darker
+    ground. Of the mean colours of `fg_bg_colours` its absolute value is an image's contrast (the
+    data's rule is MIN_CONTRAST on the drawn colours; the mean over a stroke's anti-aliased pixels
+    reads a little lower)."""
     return (fg - bg) @ LUMA
-
-
-def luma_contrast(images: torch.Tensor) -> torch.Tensor:
-    """Each image's |luma(foreground) - luma(background)|, float (N,) in 0..1, from the mean
-    colours of `fg_bg_colours` (the data's rule is MIN_CONTRAST on the drawn colours; the mean
-    over a stroke's anti-aliased pixels reads a little lower)."""
-    return luma_difference(*fg_bg_colours(images)).abs()
 
 
 def cube_histogram(colours: torch.Tensor) -> torch.Tensor:

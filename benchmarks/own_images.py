@@ -270,7 +270,7 @@ def part_colour(a, work: Path, images, labels) -> list[str]:
              f"{d['fake'][0]:.3f} | {d['fake'][1]:.3f} |"),
              (f"| real (held out) | {fmt(real['class_accuracy'])} | {fmt(real['fid'], 2)} | "
               f"{d['floor'][0]:.3f} | {d['floor'][1]:.3f} |"), "",
-             (f"Luma contrast (`luma_contrast`: the two mean colours' luma apart): {under.float().mean():.1%} of the "
+             (f"Luma contrast (`luma_difference`, absolute: the two mean colours' luma apart): {under.float().mean():.1%} of the "
               f"generated images read under {low:.2f}, the held-out real images' 1st percentile; the luminance view "
               f"of those is read right {read_right(under)} of the time, of the others {read_right(~under)}."), "",
              *bit, "![one row per class](own_images_colour.png)"]
