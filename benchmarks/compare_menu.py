@@ -124,7 +124,7 @@ def report(rows: list[dict], args, command: str, scored: bool, header: dict | No
         command,
         "```",
         "",
-        "| rank | loss | conditioning | G steps | images/s | FID ↓ | precision ↑ | recall ↑ | class accuracy ↑ "
+        "| rank | loss | conditioning | G steps | images/s | FID[digits] ↓ | precision ↑ | recall ↑ | class accuracy ↑ "
         "| matmul GFLOP/s |",
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]

@@ -209,7 +209,7 @@ def part_smalldata(a, work: Path, images, labels) -> list[str]:
     plot_curves(curves, "FID (digit features), 2,000 samples per checkpoint", "training seconds", "FID",
                 a.out.parent / "own_images_ada.png", extra={"ADA p": (times, ps)}, extra_label="p", log_y=True)
     lines = [f"500 images (50 per class), {a.small_minutes:g} minutes each; {a.samples:,} samples at the end.", "",
-             "| run | steps | FID ↓ | recall ↑ | precision ↑ | class accuracy ↑ |", "|---|---|---|---|---|---|"]
+             "| run | steps | FID[digits] ↓ | recall ↑ | precision ↑ | class accuracy ↑ |", "|---|---|---|---|---|---|"]
     for n, r in arms.items():
         lines.append(f"| {n} | {r['step']} | {fmt(r['fid'], 2)} | {fmt(r['recall'])} | {fmt(r['precision'])} | "
                      f"{fmt(r['class_accuracy'])} |")
@@ -309,7 +309,7 @@ def res_ceiling(images, labels, n: int, side: int) -> dict:
 
 def res_table(rows: list[dict], side: int) -> list[str]:
     lines = [(f"| settings (beyond `--resolution {side}`) | minutes | steps | training s | class accuracy ↑ | "
-             "recall ↑ | precision ↑ | FID ↓ |"), "|---|---|---|---|---|---|---|---|"]
+             "recall ↑ | precision ↑ | FID[digits] ↓ |"), "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         flags = f" (`{r['flags']}`)" if r["flags"] else ""
         lines.append(f"| {r['name']}{flags} | {r['minutes']:g} | {r['step']} | {r['seconds']} | "

@@ -66,7 +66,7 @@ def main() -> None:
                   f"matmul yardstick {peak:.0f} GFLOP/s", flush=True)
 
     command = " ".join(["python benchmarks/tune_default.py", *sys.argv[1:]])
-    lines = ["| variant | FID ↓ | class accuracy ↑ | precision ↑ | recall ↑ | matmul GFLOP/s (1 thread) |",
+    lines = ["| variant | FID[digits] ↓ | class accuracy ↑ | precision ↑ | recall ↑ | matmul GFLOP/s (1 thread) |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {name} | {m['fid']:.2f} | {m['class_accuracy']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} "
               f"| {peak:.0f} |" for name, m, peak in rows]
