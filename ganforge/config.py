@@ -283,7 +283,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                                        and 0 <= m.num_classes <= 10_000),
              f"num_classes must be an integer in [0, 10000], or unset to follow the data "
              f"(got {m.num_classes!r})")
-    _require(m.img_channels in (1, 3), f"img_channels must be 1 or 3 (got {m.img_channels!r})")
+    _require(type(m.img_channels) is int and m.img_channels in (1, 3),
+             f"img_channels must be 1 or 3 (got {m.img_channels!r})")
     if m.net == "mlp":
         _require(isinstance(m.img_resolution, int) and 8 <= m.img_resolution <= MAX_RESOLUTION
                  and m.img_resolution % 4 == 0,
@@ -376,6 +377,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive_int(name, getattr(cfg, name))
     _require(isinstance(cfg.eval_every, int) and cfg.eval_every >= 0,
              f"eval_every must be a non-negative integer; 0 turns it off (got {cfg.eval_every!r})")
+    _require(isinstance(cfg.data, str) and 0 < len(cfg.data) <= 4096,
+             f"data must be a data set name or a path (got {str(cfg.data)[:80]!r})")
     _require(cfg.init_from is None or (isinstance(cfg.init_from, str) and cfg.init_from != ""),
              f"init_from must be a run directory or checkpoint file (got {cfg.init_from!r})")
     _require(cfg.eval_reference is None or (isinstance(cfg.eval_reference, str) and cfg.eval_reference != ""),

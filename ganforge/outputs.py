@@ -105,8 +105,32 @@ def write_image_dir(out: Path, chunks: Iterable[tuple[torch.Tensor, torch.Tensor
     return out
 
 
+MAX_GIF_BYTES = 1 << 30  # the frames a GIF is built from are all held in memory at once
+MAX_GIF_HOLD_MS = 655_350  # GIF stores a frame's delay in 16 bits of 10 ms
+
+
+def check_gif_size(frames: int, height: int, width: int, channels: int, remedy: str) -> None:
+    """Refuse a GIF whose frames would not fit the memory budget, naming the remedy."""
+    size = frames * height * width * channels
+    if size > MAX_GIF_BYTES:
+        raise GanforgeError(f"{frames} frames of {width}x{height} pixels would take {size / 2**30:.1f} GiB "
+                            f"of memory, over the {MAX_GIF_BYTES / 2**30:g} GiB limit; {remedy}")
+
+
 def write_gif(out: Path, images: torch.Tensor, frame_ms: int, scale: int = 1) -> None:
-    """uint8 images (N, C, H, W) as the frames of an endlessly looping GIF."""
+    """uint8 images (N, C, H, W) as the frames of an endlessly looping GIF. Identical neighbours
+    become one frame shown for their summed time (GIF writers merge them), which must fit GIF's
+    delay field."""
+    n, c, h, w = images.shape
+    check_gif_size(n, h * scale, w * scale, c, "use fewer frames or a smaller --scale")
+    same = (images[1:] == images[:-1]).flatten(1).all(1).tolist()  # frame i + 1 repeats frame i
+    run = longest = 1
+    for repeat in same:
+        run = run + 1 if repeat else 1
+        longest = max(longest, run)
+    if longest * frame_ms > MAX_GIF_HOLD_MS:
+        raise GanforgeError(f"{longest} identical frames in a row would show for {longest * frame_ms:,} ms, "
+                            f"over GIF's limit of {MAX_GIF_HOLD_MS:,} ms for one picture; lower --frame-ms")
     frames = [to_pil(img, scale) for img in images]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)

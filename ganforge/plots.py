@@ -87,9 +87,16 @@ def _empty(ax: Axes, what: str) -> None:
 def _column(records: list[dict], key: str, within: str | None = None) -> tuple[list, list]:
     """(steps, values) of `key` in the records (or in their `within` sub-dict) that have it."""
     pts = [(r["step"], (r[within] if within else r)[key]) for r in records
-           if isinstance(r.get("step"), (int, float)) and (within is None or isinstance(r.get(within), dict))
-           and isinstance((r[within] if within else r).get(key), (int, float))]
-    return [p[0] for p in pts], [p[1] for p in pts]
+           if _plottable(r.get("step")) and (within is None or isinstance(r.get(within), dict))
+           and _plottable((r[within] if within else r).get(key))]
+    return [float(p[0]) for p in pts], [float(p[1]) for p in pts]
+
+
+def _plottable(value) -> bool:
+    """A JSON number a float can hold (a 400-digit integer is not one; NaN and Inf are, and
+    each curve's drawing deals with them)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        (isinstance(value, float) or abs(value) < 1e308)
 
 
 def draw_losses(ax: Axes, records: list[dict]) -> None:

@@ -73,19 +73,19 @@ def reference_images(cfg: TrainConfig | None) -> Reference | str:
     if cfg is None:
         return "the model's training configuration is unknown"
     m = cfg.model
-    if cfg.data in DIGIT_SETS:
-        spec, name = BUNDLED, "real digits"
-    elif cfg.data in FAMILIES:
-        if find_idx(cache_dir() / cfg.data, file_names("train")[0]) is None:
-            return f"the training data ({cfg.data}) is not downloaded"
-        spec, name = cfg.data, f"real {cfg.data} images"
-    elif Path(cfg.data).is_dir():
-        spec, name = cfg.data, "real training images"
-    else:
-        return f"the training data ({cfg.data}) is not available here"
-    try:
+    try:  # a directory may be unreadable or gone: the verdict then comes without a rank
+        if cfg.data in DIGIT_SETS:
+            spec, name = BUNDLED, "real digits"
+        elif cfg.data in FAMILIES:
+            if find_idx(cache_dir() / cfg.data, file_names("train")[0]) is None:
+                return f"the training data ({cfg.data}) is not downloaded"
+            spec, name = cfg.data, f"real {cfg.data} images"
+        elif Path(cfg.data).is_dir():
+            spec, name = cfg.data, "real training images"
+        else:
+            return f"the training data ({cfg.data}) is not available here"
         data = load_dataset(spec, resolution=m.img_resolution, channels=m.img_channels)
-    except GanforgeError as e:
+    except (GanforgeError, OSError) as e:
         return f"the training data could not be read ({e})"
     if m.conditional and data.num_classes != m.num_classes:
         return f"the training data now has {data.num_classes} classes, the model {m.num_classes}"

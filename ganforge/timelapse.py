@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
+from ganforge.data.folder import open_image
 from ganforge.errors import GanforgeError
-from ganforge.outputs import write_gif
+from ganforge.outputs import check_gif_size, write_gif
 from ganforge.rundir import RunDir
 
 BANNER_PX = 18  # the strip above each grid that holds its caption
@@ -30,10 +31,10 @@ def caption(grid: Image.Image, text: str) -> Image.Image:
 
 def read_grid(path: Path) -> Image.Image:
     try:
-        with Image.open(path) as img:
-            return img.convert("L" if img.mode in ("L", "1", "P", "LA") else "RGB")
-    except (OSError, UnidentifiedImageError) as e:
+        img = open_image(path)  # refuses decompression bombs before decoding
+    except (OSError, ValueError) as e:
         raise GanforgeError(f"{path} is not a readable PNG ({e}); delete it or re-save the grid") from None
+    return img.convert("L" if img.mode in ("L", "1", "P", "LA") else "RGB")
 
 
 def timelapse(run: str | Path, out: str | Path, frame_ms: int = 200, max_frames: int = 100) -> int:
@@ -42,12 +43,16 @@ def timelapse(run: str | Path, out: str | Path, frame_ms: int = 200, max_frames:
     if not chosen:
         raise GanforgeError(f"{run} has no sample grids (samples/step-*.png); train it first, or lower "
                             "--sample-every so training saves some")
-    frames = [caption(read_grid(path), f"step {step:,}") for step, path in chosen]
-    first = frames[0]
-    for (step, path), frame in zip(chosen, frames):
+    frames = []
+    for step, path in chosen:
+        frames.append(caption(read_grid(path), f"step {step:,}"))
+        frame, first = frames[-1], frames[0]
         if (frame.size, frame.mode) != (first.size, first.mode):
             raise GanforgeError(f"{path} is {frame.size[0]}x{frame.size[1]} {frame.mode}, unlike the run's other "
                                 f"grids ({first.size[0]}x{first.size[1]} {first.mode}); remove it")
+        if len(frames) == 1:  # all frames share its size: check the whole GIF's memory once
+            check_gif_size(len(chosen) + HOLD_LAST, frame.height, frame.width, len(frame.getbands()),
+                           "lower --max-frames")
     frames += [frames[-1]] * HOLD_LAST
     arrays = np.stack([np.asarray(f) for f in frames])  # (N, H, W) or (N, H, W, 3)
     images = torch.from_numpy(arrays[:, None] if arrays.ndim == 3 else arrays.transpose(0, 3, 1, 2))

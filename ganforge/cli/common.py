@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import click
@@ -22,6 +23,16 @@ class Group(click.Group):
             return super().invoke(ctx)
         except GanforgeError as e:
             raise Failure(str(e)) from None
+        except OSError as e:  # a path the checks let through but the system refuses
+            raise Failure(os_error_line(e)) from None
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for a failed file operation: what the system said, where, and what to do."""
+    where = f": {e.filename}" if e.filename else ""
+    remedy = {errno.EACCES: "check its permissions", errno.EPERM: "check its permissions",
+              errno.ENOSPC: "free some disk space", errno.EROFS: "choose a writable place"}
+    return f"{e.strerror or e}{where}; {remedy.get(e.errno, 'check the path')}"
 
 
 run_argument = click.argument("run", type=click.Path(path_type=Path))

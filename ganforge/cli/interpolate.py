@@ -29,7 +29,6 @@ def command(run, from_seed, to_seed, class_from, class_to, classes, steps, linea
             out, checkpoint):
     """Write an animated GIF that walks from one seed (and class) to another.
     Example: ganforge interpolate RUN --from-seed 0 --to-seed 5 --classes 3,8 --out walk.gif"""
-    from ganforge.data import to_uint8
     from ganforge.generator import class_ends, interpolation, load
     from ganforge.outputs import write_gif
 
@@ -48,5 +47,5 @@ def command(run, from_seed, to_seed, class_from, class_to, classes, steps, linea
     images_only(gan, "interpolate")
     z, labels = interpolation(gan, steps, (from_seed, to_seed), class_ends(class_from, class_to),
                               spherical=not linear)
-    write_gif(out, to_uint8(gan.generate(z, labels)).cpu(), frame_ms, scale)
+    write_gif(out, gan.images(z, labels), frame_ms, scale)
     click.echo(f"wrote {steps} frames to {out}")

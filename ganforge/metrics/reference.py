@@ -120,6 +120,9 @@ def load_images(path: Path, prefer_split: str = "train",
             raise GanforgeError(f"{path}: expected an .npz file (from 'ganforge generate --out X.npz'), "
                                 "a run directory or a directory of images")
         return _load_npz(path)
+    if not path.is_dir():
+        raise GanforgeError(f"{path}: not a file or a directory; give an .npz file, a run directory "
+                            "or a directory of images")
     for split in dict.fromkeys([prefer_split, "test", "train"]):
         if find_idx(path, file_names(split)[0]) is not None:
             ds = load_idx_dir(path, split)

@@ -94,7 +94,7 @@ class Playground:
                 if stamp != self._stamp:
                     try:
                         self._gan = load(self.run)
-                    except (GanforgeError, OSError) as e:  # keep serving the previous one
+                    except Exception as e:  # whatever is wrong with the new file, keep serving the old
                         log.warning("kept the previous checkpoint: %s", e)
                     self._stamp = stamp
         return self._gan

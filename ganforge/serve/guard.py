@@ -9,6 +9,11 @@ front of every request (API, page and static files alike, so no route can be for
   `Authorization: Bearer TOKEN` or in the cookie the page sets. The URL printed at start carries it
   once as `/?token=TOKEN`; the server answers with the cookie and a redirect to `/`, so the token
   leaves the address bar, and the page's own requests (fetch, <img>) carry it without any script.
+- Other sites: a page elsewhere may not make the browser send requests here (403), except a plain
+  navigation (a link to the playground). Browsers name the origin of every request
+  (`Sec-Fetch-Site`; `Origin` on a POST); without this, any page the user visits could drive a
+  loopback playground, which needs no token, and spend its CPU. Clients that are not browsers
+  (curl, scripts) send neither header and are not affected.
 - Size: request headers over 16 KiB are answered 431.
 - Headers on every answer: the page loads only its own files (Content-Security-Policy; images also
   from data: URLs, which is how the API returns them), may not be framed, and types are not sniffed.
@@ -78,8 +83,13 @@ class Guard:
                                                          f"{MAX_HEAD_BYTES // 1024} KiB; send fewer"})
         headers = dict(scope["headers"])  # lower-case names; a repeated header: the last one
         port = (scope.get("server") or (None, None))[1]
-        if problem := self.host_problem(headers.get(b"host", b"").decode("latin-1"), scope.get("server")):
+        host = headers.get(b"host", b"").decode("latin-1")
+        if problem := self.host_problem(host, scope.get("server")):
             return await answer(send_with_headers, 400, {"error": problem})
+        if cross_site(scope["method"], headers, host):
+            return await answer(send_with_headers, 403, {"error": (
+                "requests from other web sites are refused; open the playground itself "
+                f"(http://{host[:100]}/) and use it from there")})
         if self.token is not None:
             query = parse_qs(scope["query_string"].decode("latin-1"))
             offered = query.get("token", [""])[-1].encode()
@@ -118,6 +128,21 @@ class Guard:
             return False
         morsel = cookies.get(cookie_name(port))
         return morsel is not None and secrets.compare_digest(morsel.value.encode(), self.token)
+
+
+def cross_site(method: str, headers: dict[bytes, bytes], host: str) -> bool:
+    """Whether a browser sent this request on behalf of another site's page. A top-level GET
+    navigation (a link someone clicked) is let through: it shows the page and can do nothing else."""
+    site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+    if site:
+        navigation = method == "GET" and headers.get(b"sec-fetch-mode", b"").lower() == b"navigate"
+        return site in ("cross-site", "same-site") and not navigation
+    # Older browsers send Origin, not Sec-Fetch-Site, with a POST; "null" is an opaque origin. The
+    # scheme is not compared: behind an HTTPS proxy (--allowed-host) the page's origin is https.
+    origin = headers.get(b"origin")
+    if method in ("GET", "HEAD") or origin is None:
+        return False
+    return origin.decode("latin-1").lower().partition("://")[2] != host.strip().lower()
 
 
 def cookie_name(port: int | None) -> str:

@@ -199,6 +199,12 @@ class Labs:
                 lab.seen = time.monotonic()
             return lab
 
+    def has_room(self, client: str) -> bool:
+        """Whether `client` may hold a lab now: checked before one is built, which costs CPU."""
+        with self.lock:
+            self._expire()
+            return client in self.labs or len(self.labs) < self.max_labs
+
     def put(self, client: str, lab: Lab) -> bool:
         """Hold `lab` for `client` (replacing its old one); False when all places are taken."""
         with self.lock:
@@ -232,11 +238,14 @@ def lab_router(labs: Labs | None = None) -> APIRouter:
 
     @router.post("", summary="create (or replace) this client's lab")
     def create(settings: Annotated[LabSettings, Query()], client: ClientId = None):
-        lab = Lab(settings)  # GanforgeError (bad settings) becomes a 400 in the app
         client = client or secrets.token_urlsafe(16)
-        if not labs.put(client, lab):
-            return _error(429, f"all {labs.max_labs} labs are in use; try again in "
-                               f"{labs.ttl_s:.0f} s, when unpolled ones expire")
+        full = _error(429, f"all {labs.max_labs} labs are in use; try again in {labs.ttl_s:.0f} s, "
+                           "when unpolled ones expire")
+        if not labs.has_room(client):
+            return full
+        lab = Lab(settings)  # GanforgeError (bad settings) becomes a 400 in the app
+        if not labs.put(client, lab):  # another client took the last place meanwhile
+            return full
         with lab.lock:  # a /step of the same client may already reach the stored lab
             response = _json(lab.state())
         response.set_cookie(COOKIE, client, httponly=True, samesite="strict")

@@ -64,6 +64,9 @@ def broken_checkpoints(tiny_run: Path) -> dict[str, bytes]:
         "unknown config field": rewrite(tensors, {**meta, "config": {**config, "evil": 1}}),
         "negative width": rewrite(tensors, {**meta, "config": {**config, "model": {**config["model"], "width": -4}}}),
         "width as text": rewrite(tensors, {**meta, "config": {**config, "model": {**config["model"], "width": "16"}}}),
+        "channels as a float": rewrite(tensors, {**meta, "config": {**config, "model": {**config["model"], "img_channels": 1.0}}}),
+        "data not a string": rewrite(tensors, {**meta, "config": {**config, "data": None}}),
+        "data a list": rewrite(tensors, {**meta, "config": {**config, "data": ["x"]}}),
         # Honest about its shapes, this config would need ~8 GB of weights: refused before allocating.
         "huge network": rewrite(tensors, {**meta, "config": {**config, "model": {
             **config["model"], "width": 4096, "img_resolution": 64, "img_channels": 3}}}),

@@ -52,6 +52,8 @@ def test_unknown_fields_are_rejected():
     ({"net": "toy", "num_classes": 0, "conditioning": "input", "latent_bits": 1}, "latent_bits.*toy"),
     ({"d_depth": -1}, "d_depth"), ({"d_depth": 5}, "d_depth"), ({"d_depth": 1.0}, "d_depth"),
     ({"net": "mlp", "d_depth": 1}, "d_depth deepens the dcgan D; net 'mlp'"),
+    ({"img_channels": 1.0}, "img_channels"), ({"data": None}, "data"), ({"data": ""}, "data"),
+    ({"data": "x" * 5000}, "data"),
 ])
 def test_invalid_values_name_the_field(change, field):
     with pytest.raises(GanforgeError, match=field):

@@ -267,6 +267,19 @@ def test_unreadable_class_folder_is_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_path_the_system_refuses_is_one_line(tiny_run, tmp_path, monkeypatch):
+    blocked = tmp_path / "locked" / "run"
+    real = Path.is_file
+    def is_file(path):  # root reads anything: fail as pathlib does for a user without permission
+        if path == blocked or blocked in path.parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert_refused(["generate", str(blocked), "--n", "2", "--out", str(tmp_path / "a.png")],
+                   "Permission denied: ", str(blocked), "check its permissions")
+    assert_refused(["evaluate", os.devnull], "not a file or a directory")
+
+
 def test_class_folder_name_not_utf8_is_refused_escaped(tmp_path):
     root = image_folder(tmp_path / "data", ["good", b"bad\xff\xfename"])
     out = assert_refused(["train", "--data", str(root), "--steps", "1", "--out", str(tmp_path / "r")],

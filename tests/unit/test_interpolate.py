@@ -13,6 +13,7 @@ import ganforge
 from ganforge.cli import cli
 from ganforge.errors import GanforgeError
 from ganforge.generator import interpolation, slerp
+from ganforge.outputs import write_gif
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,17 @@ def test_interpolate_command_writes_a_gif(tiny_run, tmp_path):
     (["--classes", "3", "--out", "w.gif"], "--classes must be two classes"),
     (["--classes", "3,4", "--class-from", "1", "--out", "w.gif"], "not both"),
     (["--class-from", "12", "--out", "w.gif"], "class 12 is outside"),
+    # one seed at both ends: 100 identical frames, which a GIF shows as one for their summed time
+    (["--from-seed", "3", "--to-seed", "3", "--steps", "100", "--frame-ms", "10000", "--out", "w.gif"],
+     "100 identical frames in a row would show for 1,000,000 ms"),
 ])
 def test_interpolate_command_errors(tiny_run, tmp_path, args, says):
     r = CliRunner().invoke(cli, ["interpolate", str(tiny_run), *args])
     assert r.exit_code == 2 and says in r.output
+
+
+def test_a_gif_too_large_for_memory_is_refused_before_its_frames_are_built(tmp_path):
+    images = torch.zeros(300, 3, 128, 128, dtype=torch.uint8)  # at scale 16: 3.5 GiB of frames
+    with pytest.raises(GanforgeError, match="300 frames of 2048x2048 pixels would take 3.5 GiB"):
+        write_gif(tmp_path / "w.gif", images, 80, scale=16)
+    assert not (tmp_path / "w.gif").exists()

@@ -115,6 +115,15 @@ def test_lab_count_is_capped(client, labs):
     assert r.status_code == 429 and "in use" in r.json()["error"] and len(labs.labs) == labs.max_labs
 
 
+def test_a_full_store_refuses_before_building_a_lab(client, labs, monkeypatch):
+    for _ in range(labs.max_labs):
+        TestClient(client.app, base_url="http://127.0.0.1:8000").post(f"/api/lab?{SMALL}")
+    built = []
+    monkeypatch.setattr("ganforge.serve.lab.Lab", lambda settings: built.append(settings))
+    r = TestClient(client.app, base_url="http://127.0.0.1:8000").post(f"/api/lab?{SMALL}")
+    assert r.status_code == 429 and built == []  # a refused request costs no lab build
+
+
 def test_unpolled_labs_expire(client, labs):
     labs.ttl_s = 0.2
     client.post(f"/api/lab?{SMALL}")

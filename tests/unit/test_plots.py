@@ -44,6 +44,14 @@ def test_loss_figure_shows_raw_and_smoothed_losses_and_d_on_its_own_panel():
     assert ax_loss.xaxis.get_gridlines()[0].get_visible()
 
 
+def test_numbers_a_float_cannot_hold_are_left_out():
+    huge = 10**400  # valid JSON, and json.loads makes it a Python int
+    fig = plots.loss_figure(records() + [{"step": 300, "loss_d": huge, "loss_g": 0.7},
+                                         {"step": huge, "loss_d": 1.0, "loss_g": 0.7}])
+    steps, values = fig.axes[0].lines[0].get_data()  # loss_d, raw
+    assert len(steps) == 20 and max(values) < 2
+
+
 def test_metric_curves_carry_the_real_data_floor():
     fig = plots.metrics_figure(records(), plots.REAL_DIGITS)
     ax_fid, ax_pr = fig.axes

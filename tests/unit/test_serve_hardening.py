@@ -91,6 +91,32 @@ def test_split_host(value, parsed):
     assert split_host(value) == parsed
 
 
+# -- other web sites: a page elsewhere cannot drive the playground through the user's browser --
+@pytest.mark.parametrize("headers", [{"sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors"},
+                                     {"sec-fetch-site": "same-site", "sec-fetch-mode": "cors"},
+                                     {"origin": "http://evil.example"}, {"origin": "null"}])
+def test_requests_from_other_sites_are_refused(client, headers):
+    r = client.post("/api/lab?width=8&batch_size=32", headers=headers)
+    assert r.status_code == 403 and "other web sites" in r.json()["error"]
+    assert_security_headers(r)
+    if "sec-fetch-site" in headers:  # browsers send it on every request, reads included
+        assert client.get("/api/generate", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("headers", [{}, {"sec-fetch-site": "same-origin", "sec-fetch-mode": "cors"},
+                                     {"sec-fetch-site": "none", "sec-fetch-mode": "navigate"},
+                                     {"origin": "http://127.0.0.1:8000"}])
+def test_the_page_itself_and_clients_without_a_browser_are_served(client, headers):
+    r = client.post("/api/lab?width=8&batch_size=32", headers=headers)
+    assert r.status_code == 200, r.text
+    client.delete("/api/lab")
+
+
+def test_a_link_from_another_site_opens_the_page(client):
+    r = client.get("/", headers={"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"})
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+
+
 def test_oversized_headers_are_refused(client):
     r = client.get("/api/info", headers={"x-junk": "a" * 17_000})
     assert r.status_code == 431 and "16 KiB" in r.json()["error"]

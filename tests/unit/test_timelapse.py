@@ -12,6 +12,7 @@ from PIL import Image, ImageSequence
 from ganforge.cli import cli
 from ganforge.rundir import RunDir, pick
 from ganforge.timelapse import BANNER_PX
+from harness.hostile import png_declaring
 
 
 def invoke(*args):
@@ -56,10 +57,15 @@ def test_timelapse_refuses_what_it_cannot_use(tiny_run, tmp_path):
     result = invoke("timelapse", run, "--out", tmp_path / "g.gif")
     assert result.exit_code == 2 and "step-000009.png is not a readable PNG" in result.output
     assert not (tmp_path / "g.gif").exists()
+    (run / "samples" / "step-000009.png").write_bytes(png_declaring(9_000, 9_000))  # a few bytes
+    result = invoke("timelapse", run, "--out", tmp_path / "g.gif")
+    assert result.exit_code == 2 and "9000x9000 pixels, over the 64,000,000 limit" in result.output
 
 
-@pytest.mark.parametrize("flag, value, message", [("--frame-ms", 0, "--frame-ms must be a positive"),
-                                                  ("--max-frames", 1, "--max-frames must be at least 2")])
+@pytest.mark.parametrize("flag, value, message", [("--frame-ms", 0, "0 is not in the range 20<=x<=10000"),
+                                                  ("--frame-ms", 700_000, "700000 is not in the range"),
+                                                  ("--max-frames", 1, "1 is not in the range 2<=x<=1000"),
+                                                  ("--max-frames", 10**6, "1000000 is not in the range")])
 def test_timelapse_flags_are_checked(tiny_run, tmp_path, flag, value, message):
     result = invoke("timelapse", tiny_run, "--out", tmp_path / "g.gif", flag, value)
     assert result.exit_code == 2 and message in result.output
