@@ -28,6 +28,7 @@ SCALES = (1.0, 1.2)
 # variant's own flags come later and win.
 BASE = ["--amp", "off", "--ema-rampup", "0", "--d-depth", "0", "--diversity", "0"]
 FOURTH = ["--amp", "bf16", "--ema-rampup", "0.05"]
+SEVENTH = [*FOURTH, "--d-depth", "1", "--diversity", "0.1"]
 VARIANTS = {
     "default (dcgan w32, hinge, projection, lr 4e-4, batch 32, EMA 0.995), float32": [],
     "R1 0.2 (every 16 D steps)": ["--r1", "0.2"],
@@ -57,6 +58,12 @@ VARIANTS = {
     "bf16, a deeper D (`--d-depth 1`: a 3x3 convolution after each strided one)": [*FOURTH, "--d-depth", "1"],
     "bf16, deeper D and mode-seeking 0.1": [*FOURTH, "--d-depth", "1", "--diversity", "0.1"],
     "bf16, deeper D and mode-seeking 0.3": [*FOURTH, "--d-depth", "1", "--diversity", "0.3"],
+    # The seventh session's: one change each to the default of the sixth (deeper D, mode-seeking 0.1).
+    "the default, Adam betas (0, 0.9)": [*SEVENTH, "--betas", "0.0,0.9"],
+    "the default, spectral norm in D": [*SEVENTH, "--spectral-norm"],
+    "the default, spectral norm in D and betas (0, 0.9)": [*SEVENTH, "--spectral-norm", "--betas", "0.0,0.9"],
+    "the default, G width 48 (D 32)": [*SEVENTH, "--width", "48", "--d-width", "32"],
+    "the default, D width 48": [*SEVENTH, "--d-width", "48"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """
