@@ -12,7 +12,9 @@ import time
 import torch
 
 from ganforge import dist
+from ganforge.checkpoint import load_checkpoint
 from ganforge.config import TrainConfig
+from ganforge.errors import GanforgeError
 from ganforge.generator import GAN
 from ganforge.rundir import RunDir
 from ganforge.training.health import mode_collapse
@@ -21,6 +23,28 @@ log = logging.getLogger("ganforge")
 
 EVAL_SAMPLES = 2000  # enough for FID to rank checkpoints, cheap enough to run every eval_every steps
 NOT_DIGITS = ("fashion-mnist", "kmnist")  # 1x28x28 like digits, but the digit features do not fit
+
+
+def best_score(run: RunDir, key: str) -> float:
+    """The score of the run's checkpoints/best, which a new best must beat. It is read from the
+    checkpoint's own metadata, because a roll-back or a resume drops the metrics records after its
+    step (a best checkpoint from before that field: the best score in metrics.jsonl). A damaged
+    best checkpoint, or none: inf, so the next evaluation writes one."""
+    path = run.checkpoint("best")
+    if not path.is_file():
+        return math.inf
+    try:
+        stored = load_checkpoint(path)[1].get("best_score")
+    except GanforgeError:
+        return math.inf
+    if isinstance(stored, dict) and _score(stored.get(key)):
+        return float(stored[key])
+    return min((r["eval"][key] for r in run.read_metrics()
+                if isinstance(r.get("eval"), dict) and _score(r["eval"].get(key))), default=math.inf)
+
+
+def _score(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class InTrainingEval:
@@ -34,9 +58,7 @@ class InTrainingEval:
         self.rank, self.world, self.reference, self.postfix = rank, world, None, {}
         self.last_record: dict | None = None  # the newest evaluation's metrics record (rank 0)
         self.key = "swd" if cfg.model.points else "fid"  # what picks checkpoints/best (lower is better)
-        self.best = min((r["eval"][self.key] for r in run.read_metrics()
-                             if isinstance(r.get("eval"), dict) and isinstance(r["eval"].get(self.key), (int, float))),
-                            default=math.inf)
+        self.best = best_score(run, self.key)
         if not cfg.eval_every:
             return
         if cfg.model.points:

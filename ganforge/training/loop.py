@@ -152,11 +152,11 @@ class Trainer:
             write_json(self.run.config, {"ganforge_version": __version__, "config": self.cfg.to_dict(),
                                          "class_names": self.class_names})
 
-    def save_checkpoint(self, name: str = "last") -> None:
+    def save_checkpoint(self, name: str = "last", **extra) -> None:
         if not self.is_main:
             return
         tensors, meta = self.state.tensors_and_meta()
-        meta.update(ganforge_version=__version__, config=self.cfg.to_dict(), class_names=self.class_names)
+        meta.update(ganforge_version=__version__, config=self.cfg.to_dict(), class_names=self.class_names, **extra)
         save_checkpoint(self.run.checkpoint(name), tensors, meta)
 
     def save_samples(self) -> Path:
@@ -185,7 +185,7 @@ class Trainer:
         lowest FID. Returns the seconds it took."""
         seconds, best = self.eval(self.gan, self.state.step, self.device)
         if best:
-            self.save_checkpoint("best")
+            self.save_checkpoint("best", best_score={self.eval.key: self.eval.best})
         if self.tensorboard and self.eval.last_record:
             self.tensorboard.record(self.eval.last_record)
         return seconds

@@ -105,6 +105,14 @@ def test_training_writes_eval_records_and_a_best_checkpoint(tiny_config, tmp_pat
     best_step = min(evals, key=lambda r: r["eval"]["fid"])["step"]
     from ganforge.checkpoint import load_checkpoint
     assert load_checkpoint(RunDir(run).checkpoint("best"))[1]["step"] == best_step
+    # A roll-back or resume to step 0 drops the records after it; the best checkpoint still
+    # knows its score, so a worse model cannot replace it.
+    from ganforge.training.evaluation import best_score
+    best_fid = min(r["eval"]["fid"] for r in evals)
+    assert best_score(RunDir(run), "fid") == pytest.approx(best_fid, abs=1e-5)  # records round to 5 places
+    RunDir(run).drop_metrics_after(0)
+    assert not [r for r in RunDir(run).read_metrics() if "eval" in r]
+    assert best_score(RunDir(run), "fid") == pytest.approx(best_fid, abs=1e-5)  # records round to 5 places
 
 
 @pytest.mark.slow
