@@ -83,6 +83,7 @@ class Trainer(loop.Trainer):
         except BaseException:
             self._group.close()
             raise
+        self._finished = False  # finish() releases the lock: no more training through this object
 
     def steps(self, n: int | None = None) -> Iterator[dict[str, float]]:
         """Train n more steps (None: to the end of the budget), yielding after each one
@@ -91,6 +92,9 @@ class Trainer(loop.Trainer):
         raises `ganforge.training.Interrupted`."""
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n <= 0):
             raise GanforgeError(f"steps(n) needs a positive whole number of steps (got {n!r})")
+        if self._finished:
+            raise GanforgeError(f"this Trainer has finished and released {self.run.path}; to train on, "
+                                f"make a new one: ganforge.Trainer(resume={str(self.run.path)!r})")
         self.begin()
         limit = self.state.step + n if n is not None else math.inf
         with StopRequest().installed() as stop:
@@ -100,10 +104,14 @@ class Trainer(loop.Trainer):
             self.interrupted(stop)
 
     def finish(self) -> RunDir:
-        """Write the last checkpoint, a sample grid, loss.png and classes.png; returns the run."""
+        """Write the last checkpoint, a sample grid, loss.png and classes.png, and release the run;
+        returns the run. Again, it only returns the run."""
+        if self._finished:
+            return RunDir(self.run.path)
         try:
             return RunDir(super().finish())
         finally:
+            self._finished = True
             self._group.close()
 
     def __enter__(self) -> Trainer:
@@ -114,6 +122,6 @@ class Trainer(loop.Trainer):
         # written at a step boundary rather than saving this one.
         if exc_type is None:
             self.finish()
-        else:
+        elif not self._finished:
             self.close_logs()
             self._group.close()

@@ -18,12 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ganforge import __version__, dist
-from ganforge.checkpoint import (
-    check_weights,
-    checkpoint_config,
-    load_checkpoint,
-    save_checkpoint,
-)
+from ganforge.checkpoint import check_weights, checkpoint_config, load_checkpoint, save_checkpoint
 from ganforge.config import TrainConfig
 from ganforge.data.mnist import cache_dir
 from ganforge.data.order import BatchOrder
@@ -276,9 +271,9 @@ class Trainer:
         self._begun = True
 
     def iterate(self, stop: StopRequest, limit: float = math.inf) -> Iterator[dict[str, torch.Tensor]]:
-        """Train until step `limit` or the end of the budget, keeping the cadence of logs, sample
-        grids, checkpoints and evaluation; yields each step's detached stats. The log interval
-        carries over between calls, and time spent outside (a notebook plotting) is not counted."""
+        """Train until step `limit` or the end of the budget, keeping the cadence of logs, grids,
+        checkpoints and evaluation; yields each step's detached stats. The log interval carries over
+        between calls; time spent outside, between yields (a notebook plotting), is not counted."""
         s, cfg = self.state, self.cfg
         limit = min(limit, total_steps(cfg, self.order.per_epoch))
         budget_s = cfg.minutes * 60 if cfg.minutes is not None else math.inf
@@ -302,9 +297,8 @@ class Trainer:
                 bar.update(1)
                 if s.step % cfg.log_every == 0:
                     record = self.log_record()
-                    bar.set_postfix({**{k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake",
-                                                                         "img_per_s")},
-                                     **({"p": f"{record['ada_p']:.3f}"} if "ada_p" in record else {}),
+                    shown = {k: f"{record[k]:.3g}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "img_per_s")}
+                    bar.set_postfix({**shown, **({"p": f"{record['ada_p']:.3f}"} if "ada_p" in record else {}),
                                      **self.eval.postfix}, refresh=False)
                 if s.step % cfg.sample_every == 0:
                     self.save_samples()
@@ -312,7 +306,9 @@ class Trainer:
                     self.save_checkpoint()
                 if self.eval.due(s.step):
                     self._log_mark += self.evaluate()  # img_per_s measures training, not evaluation
+                paused = time.perf_counter()
                 yield stats
+                start += time.perf_counter() - paused
 
     def log_record(self) -> dict:
         """The interval's means (over its steps and all ranks) as a metrics.jsonl record; starts

@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,19 @@ def test_steps_stop_at_the_budget(tiny_digits, tmp_path):
     assert list(trainer.steps()) == []
     with pytest.raises(GanforgeError, match="positive whole number"):
         next(trainer.steps(0))
+    run = trainer.finish()
+    assert Path(trainer.finish()) == Path(run)  # again: it only returns the run
+    # finish() released the run's lock: this object may not write to it any more
+    with pytest.raises(GanforgeError, match="has finished.*ganforge.Trainer\\(resume="):
+        next(trainer.steps(1))
+    assert ganforge.load(run).step == 5
+
+
+def test_time_spent_between_steps_is_not_training_time(tiny_digits, tmp_path):
+    trainer = ganforge.Trainer(data=tiny_digits, steps=5, out=tmp_path / "r", **TINY)
+    for _ in trainer.steps(3):
+        time.sleep(0.6)  # a notebook plotting: 1.2 s of it lies between the three steps
+    assert trainer.state.elapsed_s < 0.6  # the budget and img_per_s count the steps alone
     trainer.finish()
 
 
