@@ -40,10 +40,12 @@ def export(gan: GAN, fmt: str, out: str | Path) -> Path:
     out = Path(out)
     G = gan.generator
     probe = example_inputs(gan, 4)
-    info = json.dumps({"z_dim": gan.model.z_dim, "num_classes": gan.model.num_classes,
-                       "class_names": gan.class_names, "conditional": gan.conditional,
-                       "img_channels": gan.model.img_channels, "img_resolution": gan.model.img_resolution,
-                       "step": gan.step, "output": "float32 images (B, C, H, W) in [-1, 1]"})
+    m = gan.model
+    made = ({"output": "float32 2-D points (B, 2)"} if m.points else
+            {"img_channels": m.img_channels, "img_resolution": m.img_resolution,
+             "output": "float32 images (B, C, H, W) in [-1, 1]"})
+    info = json.dumps({"z_dim": m.z_dim, "num_classes": m.num_classes, "class_names": gan.class_names,
+                       "conditional": gan.conditional, "step": gan.step, **made})
     data = to_torchscript(G, probe, info) if fmt == "torchscript" else to_onnx(G, probe, info)
     check = run_torchscript if fmt == "torchscript" else run_onnx
     with torch.no_grad():

@@ -10,6 +10,7 @@ networks, so sample grids during training and images afterwards come from the sa
 from __future__ import annotations
 
 import contextlib
+import numbers
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -99,7 +100,14 @@ class GAN:
             return None
         if labels is None:
             return spread(n, list(range(self.num_classes)))
-        t = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+        try:
+            t = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            t = None
+        if t is None or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise GanforgeError(f"class labels must be whole numbers: one class or a list of them "
+                                f"(got {str(labels)[:80]!r})")
+        t = t.to(torch.int64).reshape(-1)
         if t.numel() == 1:
             t = t.expand(n)
         if t.numel() != n:
@@ -115,14 +123,15 @@ class GAN:
         gen = torch.Generator()
         if seed is None:
             gen.seed()
-        elif not 0 <= seed <= MAX_SEED:
-            raise GanforgeError(f"seed must be in 0..{MAX_SEED} (got {seed})")
+        elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+            raise GanforgeError(f"seed must be a whole number in 0..{MAX_SEED} (got {seed!r})")
         else:
-            gen.manual_seed(seed)
+            gen.manual_seed(int(seed))
         return gen
 
     def noise(self, n: int, seed: int | None) -> torch.Tensor:
         """z (n, z_dim) drawn on the CPU, so a seed gives the same noise on every device."""
+        _check_count("the number of noise vectors", n, 0)
         return torch.randn(n, self.model.z_dim, generator=self._noise_generator(seed))
 
     def noise_chunks(self, n: int, seed: int | None, rows: int = NOISE_ROWS) -> Iterator[torch.Tensor]:
@@ -151,12 +160,19 @@ class GAN:
     def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """D's raw score (its logit) for each float image (n, C, H, W) in [-1, 1], a batch at a
         time; what it means depends on the loss (`police` says, and ranks it)."""
-        if labels is not None and labels.is_floating_point():
+        m = self.model
+        shape = (2,) if m.points else (m.img_channels, m.img_resolution, m.img_resolution)
+        if not (torch.is_tensor(images) and images.is_floating_point() and tuple(images.shape[1:]) == shape):
+            got = f"{images.dtype} {tuple(images.shape)}" if torch.is_tensor(images) else type(images).__name__
+            raise GanforgeError(f"D judges float {'points' if m.points else 'images'} (n, "
+                                f"{', '.join(map(str, shape))}) in [-1, 1] (got {got}); uint8 images "
+                                "(from sample()) go through ganforge.data.to_float first")
+        if torch.is_tensor(labels) and labels.is_floating_point() and labels.ndim == 2:
             labels = labels.argmax(dim=1)  # D knows whole classes only: judge a mix as its main class
         if self.conditional and labels is None:
             raise GanforgeError("this model is conditional: its D judges an image as one class; "
                                 "give the labels too")
-        y = labels.to(self.device) if labels is not None and self.conditional else None
+        y = self.labels_for(len(images), labels).to(self.device) if self.conditional else None
         with evaluating(self.discriminator) as D:
             return torch.cat([D(images[i:i + SAMPLE_BATCH].to(self.device),
                                 None if y is None else y[i:i + SAMPLE_BATCH])[0]
@@ -188,6 +204,10 @@ class GAN:
     def images(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
         """uint8 images (n, C, H, W) on the CPU for given noise and labels, a batch at a time."""
+        if self.model.points:
+            raise GanforgeError("this is a model of 2-D points, not of images: draw its points with "
+                                "ganforge.points.sample_points(gan, n, seed)")
+        _check_count("batch_size", batch_size, 1)
         return torch.cat([to_uint8(self.generate(z[i:i + batch_size],
                                                  None if labels is None else labels[i:i + batch_size])).cpu()
                           for i in range(0, len(z), batch_size)])
@@ -231,6 +251,11 @@ class GAN:
         labels = self.sheet_labels(columns, max_rows)
         n = len(labels) if labels is not None else UNCONDITIONAL_ROWS * columns
         return self.images(self.noise(n, seed), labels)
+
+
+def _check_count(what: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise GanforgeError(f"{what} must be a whole number of at least {low} (got {value!r})")
 
 
 def load(path: str | Path, checkpoint: str = "last", device: str | torch.device = "cpu") -> GAN:

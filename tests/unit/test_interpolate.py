@@ -56,7 +56,7 @@ def test_interpolation_mixes_the_class_embeddings(gan):
 @pytest.mark.parametrize("kwargs, says", [
     ({"steps": 1, "seeds": (0, 1), "classes": (0, 1)}, "at least 2 steps"),
     ({"steps": 3, "seeds": (0, 1), "classes": (0, 10)}, "class 10 is outside"),
-    ({"steps": 3, "seeds": (0, -1), "classes": (0, 1)}, "seed must be in"),
+    ({"steps": 3, "seeds": (0, -1), "classes": (0, 1)}, "seed must be a whole number in"),
 ])
 def test_interpolation_validates(gan, kwargs, says):
     with pytest.raises(GanforgeError, match=says):

@@ -171,3 +171,17 @@ def test_image_commands_refuse_a_points_run(toy_run, tmp_path, args):
     r = ganforge(args[0], toy_run, *args[1:], cwd=tmp_path)
     assert r.returncode == 2 and "2-D points" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_the_api_draws_points_not_images_from_a_points_model(toy_run, tmp_path):
+    from ganforge.export import export
+    from ganforge.generator import load
+    gan = load(toy_run)
+    with pytest.raises(GanforgeError, match="2-D points, not of images.*sample_points"):
+        gan.sample(4)
+    assert sample_points(gan, 4, 0).shape == (4, 2)
+    import zipfile
+    export(gan, "torchscript", tmp_path / "g.pt")
+    with zipfile.ZipFile(tmp_path / "g.pt") as zf:
+        info = json.loads(next(zf.read(n) for n in zf.namelist() if n.endswith("ganforge.json")))
+    assert info["output"] == "float32 2-D points (B, 2)" and "img_resolution" not in info

@@ -27,6 +27,35 @@ def test_labels_are_validated(tiny_run):
         gan.sample(0)
     with pytest.raises(GanforgeError, match="3 labels for 2 images"):
         gan.sample(2, labels=[1, 2, 3])
+    # not whole class numbers: refused, never truncated (9.9 is not class 9) nor a raw error
+    for labels in (9.9, -0.5, True, "7", 2**70, [[1, 2], [3]], float("nan"), torch.tensor([1.0, 2.0])):
+        with pytest.raises(GanforgeError, match="class labels must be whole numbers"):
+            gan.sample(2, labels=labels)
+    assert torch.equal(gan.sample(2, labels=np.array([3, 4]), seed=0), gan.sample(2, labels=[3, 4], seed=0))
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda gan: gan.sample(2, seed=1.5), "seed must be a whole number"),
+    (lambda gan: gan.sample(2, seed=True), "seed must be a whole number"),
+    (lambda gan: gan.sample(2, seed="3"), "seed must be a whole number"),
+    (lambda gan: gan.sample(2, batch_size=0), "batch_size must be a whole number of at least 1"),
+    (lambda gan: gan.sample(2, batch_size=1.5), "batch_size must be a whole number"),
+    (lambda gan: gan.noise(-1, 0), "noise vectors must be a whole number of at least 0"),
+    (lambda gan: gan.police(gan.sample(2, labels=1), torch.tensor([1, 1])), "D judges float images"),
+    (lambda gan: gan.police(torch.zeros(2, 1, 16, 16), torch.tensor([1, 1])), r"\(n, 1, 28, 28\)"),
+    (lambda gan: gan.police(torch.zeros(2, 1, 28, 28), torch.tensor([10, 0])), "class 10 is outside"),
+    (lambda gan: gan.police(torch.zeros(2, 1, 28, 28), torch.tensor([1, 2, 3])), "3 labels for 2 images"),
+])
+def test_bad_arguments_are_one_clear_error(tiny_run, call, says):
+    with pytest.raises(GanforgeError, match=says):
+        call(ganforge.load(tiny_run))
+
+
+def test_numpy_seeds_and_one_label_for_the_police_work(tiny_run):
+    gan = ganforge.load(tiny_run)
+    assert torch.equal(gan.sample(2, seed=np.int64(3)), gan.sample(2, seed=3))
+    images = gan.generate(gan.noise(2, 0), torch.tensor([4, 4]))
+    assert torch.equal(gan.police(images, 4).score, gan.police(images, torch.tensor([4, 4])).score)
 
 
 def test_parse_classes_and_spread():
