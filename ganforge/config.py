@@ -240,6 +240,8 @@ def at_resolution(cfg: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
     user's settings, config field names) pick; `options.override` then puts the user's own values on top."""
     net = changes.get("net", cfg.model.net)
     side = changes.get("img_resolution", cfg.model.img_resolution)
+    if not (isinstance(net, str) and isinstance(side, int)):  # not a known pair: validate() names the field
+        return cfg
     return cfg.replace(**RESOLUTION_DEFAULTS.get((net, side), {}))
 
 
@@ -357,7 +359,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     # with any net (it acts on images, before D); ACGAN with any loss (its class term is separate
     # from the realness loss). No D has BatchNorm, so gradient penalties (per-sample gradients)
     # are always well defined; tests/test_nets.py keeps it so.
-    _require(isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**31,
+    _require(type(cfg.seed) is int and 0 <= cfg.seed < 2**31,
              f"seed must be an integer in [0, 2^31) (got {cfg.seed!r})")
     _require(cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
     _require(cfg.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)} (got {cfg.backend!r})")
@@ -375,7 +377,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _finite("minutes", cfg.minutes, 0, 1e6, low_open=True)
     for name in ("log_every", "sample_every", "checkpoint_every"):
         _positive_int(name, getattr(cfg, name))
-    _require(isinstance(cfg.eval_every, int) and cfg.eval_every >= 0,
+    _require(type(cfg.eval_every) is int and cfg.eval_every >= 0,
              f"eval_every must be a non-negative integer; 0 turns it off (got {cfg.eval_every!r})")
     _require(isinstance(cfg.data, str) and 0 < len(cfg.data) <= 4096,
              f"data must be a data set name or a path (got {str(cfg.data)[:80]!r})")

@@ -39,6 +39,8 @@ def changes_from_options(options: dict[str, Any]) -> dict[str, Any]:
             raise GanforgeError(f"unknown option {name!r}; {hint}options are the train command's flags "
                                 "in snake_case (lr_g, batch_size, ...)")
         if name == "conditional":  # True: as many classes as the data has; False: unconditional
+            if not isinstance(value, bool):
+                raise GanforgeError(f"conditional must be True or False (got {value!r})")
             value = None if value else 0
         changes[field_name] = value
     return changes

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,6 +35,10 @@ def configure(options: dict[str, Any], out: str | Path | None = None, preset_nam
     """(config, run directory) for a new run of `preset_name` with `options`, or for continuing the
     run `resume` (which keeps its own preset and model: only the budget and how it computes may
     change). The command line and the Python API both come through here."""
+    path = (str, os.PathLike)
+    for name, value, kinds in (("out", out, path), ("resume", resume, path), ("preset", preset_name, str)):
+        if value is not None and not isinstance(value, kinds):
+            raise GanforgeError(f"{name} must be {'a name' if kinds is str else 'a path'} (got {value!r})")
     changes = changes_from_options(options)
     if resume is None:
         name = preset_name or DEFAULT_PRESET

@@ -49,6 +49,20 @@ def test_unknown_option_names_the_closest(tiny_digits):
         ganforge.train(data=tiny_digits, lr_gen=1e-3)
 
 
+@pytest.mark.parametrize("kwargs, says", [
+    ({"resolution": [28]}, "img_resolution"), ({"net": ["dcgan"]}, "net must be one of"),
+    ({"out": 123}, "out must be a path"), ({"resume": 123}, "resume must be a path"),
+    ({"preset": ["default"]}, "preset must be a name"), ({"seed": True}, "seed must be an integer"),
+    ({"eval_every": True}, "eval_every must be a non-negative integer"),
+    ({"conditional": "no"}, "conditional must be True or False"),
+    ({"num_classes": 5}, "num_classes is 5, but .* has 10 classes"),
+])
+def test_bad_api_arguments_are_one_clear_error(tiny_digits, tmp_path, kwargs, says):
+    with pytest.raises(GanforgeError, match=says):
+        ganforge.Trainer(data=tiny_digits, **{"out": tmp_path / "r", **TINY, **kwargs})
+    assert not (tmp_path / "r").exists()
+
+
 def test_conditional_false_means_unconditional(tiny_digits, tmp_path):
     trainer = ganforge.Trainer(data=tiny_digits, steps=2, out=tmp_path / "r", conditional=False, **TINY)
     assert trainer.cfg.model.num_classes == 0 and trainer.cfg.model.conditioning == "input"
