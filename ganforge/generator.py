@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import torch
 
 from ganforge.checkpoint import read_model
-from ganforge import police
+from ganforge import dist, police
 from ganforge.config import ModelConfig, TrainConfig
 from ganforge.data import to_float, to_uint8
 from ganforge.errors import GanforgeError
@@ -99,6 +99,7 @@ class GAN:
                                     "leave out --classes")
             return None
         if labels is None:
+            _check_count("the number of images", n, 0)
             return spread(n, list(range(self.num_classes)))
         try:
             t = torch.as_tensor(labels)
@@ -259,8 +260,24 @@ def _check_count(what: str, value, low: int) -> None:
 
 
 def load(path: str | Path, checkpoint: str = "last", device: str | torch.device = "cpu") -> GAN:
-    """Load a trained GAN from a run directory or a checkpoint file."""
-    return GAN.from_checkpoint(path, checkpoint, device)
+    """Load a trained GAN from a run directory or a checkpoint file, onto `device` ("cpu",
+    "cuda", "cuda:N", "mps", a torch.device, or "auto": the best one present)."""
+    return GAN.from_checkpoint(path, checkpoint, inference_device(device))
+
+
+def inference_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device this machine has; a GanforgeError naming the problem otherwise."""
+    if device == "auto":
+        return dist.device_for("auto")
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        d = None
+    if d is None or d.type not in ("cpu", "cuda", "mps"):
+        raise GanforgeError(f"device must be cpu, cuda, cuda:N, mps or auto (got {str(device)[:40]!r})")
+    if d.type == "cuda" and not torch.cuda.is_available() or d.type == "mps" and not dist.mps_available():
+        raise GanforgeError(f"device {str(d)!r} asked for, but PyTorch does not see it here; use device='cpu'")
+    return d
 
 
 def parse_classes(spec: str | None, num_classes: int) -> list[int] | None:

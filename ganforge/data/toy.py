@@ -207,6 +207,8 @@ def load_points_csv(path: str | Path) -> PointDataset:
         values = _parse_rows(path)
     except UnicodeDecodeError:
         raise GanforgeError(f"{path} is not UTF-8 text; save it as a plain CSV of x,y points") from None
+    except OSError as e:
+        raise GanforgeError(f"cannot read {path}: {e.strerror or e}; check the file and its permissions") from None
     if len(values) // 2 < MIN_POINTS:
         raise GanforgeError(f"{path} holds {len(values) // 2} point(s); at least {MIN_POINTS} are "
                             "needed to learn or measure a distribution")

@@ -185,3 +185,12 @@ def test_the_api_draws_points_not_images_from_a_points_model(toy_run, tmp_path):
     with zipfile.ZipFile(tmp_path / "g.pt") as zf:
         info = json.loads(next(zf.read(n) for n in zf.namelist() if n.endswith("ganforge.json")))
     assert info["output"] == "float32 2-D points (B, 2)" and "img_resolution" not in info
+
+
+def test_a_points_csv_the_system_cannot_read_is_one_error(tmp_path, monkeypatch):
+    import errno
+    from ganforge.data import toy
+    path = write_csv(tmp_path / "p.csv", header=True)
+    monkeypatch.setattr(toy, "_parse_rows", lambda p: (_ for _ in ()).throw(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(GanforgeError, match="cannot read .*p.csv: Input/output error"):
+        toy.load_points_csv(path)

@@ -51,6 +51,18 @@ def test_bad_arguments_are_one_clear_error(tiny_run, call, says):
         call(ganforge.load(tiny_run))
 
 
+def test_load_checks_the_device(tiny_run, monkeypatch):
+    with pytest.raises(GanforgeError, match="device must be cpu, cuda, cuda:N, mps or auto"):
+        ganforge.load(tiny_run, device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(GanforgeError, match="'cuda:1' asked for, but PyTorch does not see it"):
+        ganforge.load(tiny_run, device="cuda:1")
+    assert ganforge.load(tiny_run, device="auto").device.type in ("cpu", "mps")
+    from ganforge.metrics import evaluate_generator
+    with pytest.raises(GanforgeError, match="number of images must be a whole number"):
+        evaluate_generator(ganforge.load(tiny_run), n=-5)
+
+
 def test_numpy_seeds_and_one_label_for_the_police_work(tiny_run):
     gan = ganforge.load(tiny_run)
     assert torch.equal(gan.sample(2, seed=np.int64(3)), gan.sample(2, seed=3))
