@@ -2,8 +2,9 @@
 ONNX (any ONNX runtime).
 
 The exported model maps noise `z` float32 (B, z_dim) and, for conditional models, class `labels`
-int64 (B,) to images float32 (B, C, H, W) in [-1, 1]; `(images + 1) * 127.5` gives pixels. Noise is
-standard normal, as in training. Both formats carry the model's facts (z_dim, class names, ...)
+int64 (B,) to images float32 (B, C, H, W) in [-1, 1]; `(images + 1) * 127.5` gives pixels (a model of
+2-D points, exported through the Python API, to points float32 (B, 2); the command exports image
+models only). Noise is standard normal, as in training. Both formats carry the model's facts (z_dim, class names, ...)
 as JSON: TorchScript as the extra file `ganforge.json`, ONNX as metadata property `ganforge`.
 
     g = torch.jit.load("digits.pt")

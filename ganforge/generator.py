@@ -255,7 +255,7 @@ class GAN:
 
 
 def _check_count(what: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise GanforgeError(f"{what} must be a whole number of at least {low} (got {value!r})")
 
 
@@ -268,14 +268,16 @@ def load(path: str | Path, checkpoint: str = "last", device: str | torch.device 
 def inference_device(device: str | torch.device) -> torch.device:
     """`device` as a torch.device this machine has; a GanforgeError naming the problem otherwise."""
     if device == "auto":
-        return dist.device_for("auto")
+        device = "cuda" if torch.cuda.is_available() else "mps" if dist.mps_available() else "cpu"
     try:
         d = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         d = None
     if d is None or d.type not in ("cpu", "cuda", "mps"):
         raise GanforgeError(f"device must be cpu, cuda, cuda:N, mps or auto (got {str(device)[:40]!r})")
-    if d.type == "cuda" and not torch.cuda.is_available() or d.type == "mps" and not dist.mps_available():
+    present = (torch.cuda.is_available() and (d.index or 0) < torch.cuda.device_count() if d.type == "cuda"
+               else dist.mps_available() if d.type == "mps" else True)
+    if not present:
         raise GanforgeError(f"device {str(d)!r} asked for, but PyTorch does not see it here; use device='cpu'")
     return d
 

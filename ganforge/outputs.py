@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from pathlib import Path
 from typing import Iterable
 
@@ -133,5 +134,9 @@ def write_gif(out: Path, images: torch.Tensor, frame_ms: int, scale: int = 1) ->
                             f"over GIF's limit of {MAX_GIF_HOLD_MS:,} ms for one picture; lower --frame-ms")
     frames = [to_pil(img, scale) for img in images]
     buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    try:
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    except (OverflowError, struct.error):  # frames that differ only before quantisation merged too
+        raise GanforgeError(f"frames so alike that the GIF shows them as one picture for over "
+                            f"{MAX_GIF_HOLD_MS:,} ms, GIF's limit; lower --frame-ms") from None
     atomic_write(Path(out), buf.getvalue())

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from ganforge.errors import GanforgeError
 from ganforge.files import atomic_write
 from ganforge.outputs import grid
+from ganforge.rundir import RunDir
 
 SMOOTHING = 0.9  # EMA weight of the smoothed loss curves (TensorBoard's default slider is 0.6-0.9)
 DPI = 100
@@ -87,16 +88,9 @@ def _empty(ax: Axes, what: str) -> None:
 def _column(records: list[dict], key: str, within: str | None = None) -> tuple[list, list]:
     """(steps, values) of `key` in the records (or in their `within` sub-dict) that have it."""
     pts = [(r["step"], (r[within] if within else r)[key]) for r in records
-           if _plottable(r.get("step")) and (within is None or isinstance(r.get(within), dict))
-           and _plottable((r[within] if within else r).get(key))]
-    return [float(p[0]) for p in pts], [float(p[1]) for p in pts]
-
-
-def _plottable(value) -> bool:
-    """A JSON number a float can hold (a 400-digit integer is not one; NaN and Inf are, and
-    each curve's drawing deals with them)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        (isinstance(value, float) or abs(value) < 1e308)
+           if RunDir.is_number(r.get("step")) and (within is None or isinstance(r.get(within), dict))
+           and RunDir.is_number((r[within] if within else r).get(key))]
+    return [float(p[0]) for p in pts], [float(p[1]) for p in pts]  # NaN and Inf: each curve deals with them
 
 
 def draw_losses(ax: Axes, records: list[dict]) -> None:

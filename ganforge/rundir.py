@@ -173,6 +173,13 @@ class RunDir:
             remove_stale_temps(d)
 
     # -- metrics.jsonl ---------------------------------------------------------------------------
+    @staticmethod
+    def is_number(value) -> bool:
+        """Whether a value read from metrics.jsonl (or a checkpoint's JSON) is a number a float
+        can hold: JSON allows a 400-digit integer, which is not one. NaN and Inf are numbers here."""
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            (isinstance(value, float) or abs(value) < 1e308)
+
     def read_metrics(self) -> list[dict]:
         """The records of metrics.jsonl; a torn last line (from a crash) or any other line that is
         not a JSON object is ignored."""

@@ -23,6 +23,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except GanforgeError as e:
             raise Failure(str(e)) from None
+        except click.UsageError as e:  # a flag out of its range, a missing argument: one line too
+            raise Failure(e.format_message()) from None
         except OSError as e:  # a path the checks let through but the system refuses
             raise Failure(os_error_line(e)) from None
 

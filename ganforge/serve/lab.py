@@ -184,7 +184,7 @@ class Labs:
     def __init__(self, max_labs: int = MAX_LABS, ttl_s: float = LAB_TTL_S):
         self.labs: dict[str, Lab] = {}
         self.max_labs, self.ttl_s = max_labs, ttl_s
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # put() checks has_room() under the same hold
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -208,8 +208,7 @@ class Labs:
     def put(self, client: str, lab: Lab) -> bool:
         """Hold `lab` for `client` (replacing its old one); False when all places are taken."""
         with self.lock:
-            self._expire()
-            if client not in self.labs and len(self.labs) >= self.max_labs:
+            if not self.has_room(client):
                 return False
             self.labs[client] = lab
             return True

@@ -19,14 +19,12 @@ import threading
 from array import array
 from pathlib import Path
 
+from ganforge.rundir import RunDir
+
 CHUNK = 1 << 20  # bytes read at a time: a first read of a large file never holds it whole
 MAX_LINE = 1 << 16  # a metrics line is ~200 bytes; a longer one is junk, and is skipped unbuffered
 MAX_SERIES = 64  # metric names kept; a file with a million keys must not take a million arrays
 NOT_METRICS = frozenset({"step", "epoch", "time_s"})
-
-
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 class MetricsTail:
@@ -107,13 +105,13 @@ class MetricsTail:
             return
         self.logged_step = step if self.logged_step is None else max(self.logged_step, step)
         for name, value in record.items():
-            if name in NOT_METRICS or not is_number(value):
+            if name in NOT_METRICS or not RunDir.is_number(value):  # a huge int is not a point
                 continue
             if name not in self.series:
                 if len(self.series) >= MAX_SERIES:
                     continue
                 self.series[name] = (array("d"), array("d"))
-            value = float(value) if abs(value) < 1e308 else math.inf  # a huge int is not a point
+            value = float(value)
             if math.isfinite(value):
                 steps, values = self.series[name]
                 steps.append(step)

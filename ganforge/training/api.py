@@ -88,7 +88,8 @@ class Trainer(loop.Trainer):
         except BaseException:
             self._group.close()
             raise
-        self._finished = False  # finish() releases the lock: no more training through this object
+        self._released = False  # finish() or an error in a `with` block gave the lock up: no more writing
+        self._finished: RunDir | None = None  # the run, once finish() has written it
 
     def steps(self, n: int | None = None) -> Iterator[dict[str, float]]:
         """Train n more steps (None: to the end of the budget), yielding after each one
@@ -97,9 +98,8 @@ class Trainer(loop.Trainer):
         raises `ganforge.training.Interrupted`."""
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n <= 0):
             raise GanforgeError(f"steps(n) needs a positive whole number of steps (got {n!r})")
-        if self._finished:
-            raise GanforgeError(f"this Trainer has finished and released {self.run.path}; to train on, "
-                                f"make a new one: ganforge.Trainer(resume={str(self.run.path)!r})")
+        if self._released:
+            raise GanforgeError(self._released_message())
         self.begin()
         limit = self.state.step + n if n is not None else math.inf
         with StopRequest().installed() as stop:
@@ -111,13 +111,20 @@ class Trainer(loop.Trainer):
     def finish(self) -> RunDir:
         """Write the last checkpoint, a sample grid, loss.png and classes.png, and release the run;
         returns the run. Again, it only returns the run."""
-        if self._finished:
-            return RunDir(self.run.path)
+        if self._released:
+            if self._finished is None:
+                raise GanforgeError(self._released_message())
+            return self._finished
         try:
-            return RunDir(super().finish())
+            self._finished = RunDir(super().finish())
+            return self._finished
         finally:
-            self._finished = True
+            self._released = True
             self._group.close()
+
+    def _released_message(self) -> str:
+        return (f"this Trainer has released {self.run.path} (after finish() or an error); to train on, "
+                f"make a new one: ganforge.Trainer(resume={str(self.run.path)!r})")
 
     def __enter__(self) -> Trainer:
         return self
@@ -127,6 +134,7 @@ class Trainer(loop.Trainer):
         # written at a step boundary rather than saving this one.
         if exc_type is None:
             self.finish()
-        elif not self._finished:
+        elif not self._released:
+            self._released = True
             self.close_logs()
             self._group.close()

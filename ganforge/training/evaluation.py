@@ -39,12 +39,13 @@ def best_score(run: RunDir, key: str) -> float:
         return math.inf
     if isinstance(stored, dict) and _score(stored.get(key)):
         return float(stored[key])
-    return min((r["eval"][key] for r in run.read_metrics()
+    return min((float(r["eval"][key]) for r in run.read_metrics()
                 if isinstance(r.get("eval"), dict) and _score(r["eval"].get(key))), default=math.inf)
 
 
 def _score(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """FID and SWD are finite and never negative: anything else is damage, not a best score."""
+    return RunDir.is_number(value) and math.isfinite(value) and value >= 0
 
 
 class InTrainingEval:
@@ -58,9 +59,11 @@ class InTrainingEval:
         self.rank, self.world, self.reference, self.postfix = rank, world, None, {}
         self.last_record: dict | None = None  # the newest evaluation's metrics record (rank 0)
         self.key = "swd" if cfg.model.points else "fid"  # what picks checkpoints/best (lower is better)
-        self.best = best_score(run, self.key)
+        self.best = math.inf
         if not cfg.eval_every:
             return
+        if rank == 0:  # the rank that scores and writes checkpoints/best
+            self.best = best_score(run, self.key)
         if cfg.model.points:
             from ganforge.data import load_dataset
 

@@ -39,8 +39,9 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset | PointDataset]
                             "sub-folder per class")
     given = cfg.model.num_classes
     if given not in (None, 0) and given != data.num_classes:
-        raise GanforgeError(f"num_classes is {given}, but {data.source} has {data.num_classes} classes; "
-                            "leave num_classes out: a conditional model has as many as its data")
+        raise GanforgeError(f"num_classes is {given}, but {data.source} has {data.num_classes} classes; a "
+                            "new run: leave num_classes out (it follows the data); a resumed run: give it "
+                            "the data it was trained on")
     cfg = cfg.replace(num_classes=data.num_classes if cfg.model.conditional else 0,
                       img_channels=data.img_channels, img_resolution=data.img_resolution)
     # Stored as built, so that a later default cannot change the D a checkpoint was trained with.

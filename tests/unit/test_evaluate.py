@@ -161,3 +161,18 @@ def test_in_training_evaluation_warns_when_one_class_is_made(tiny_config, tiny_d
     assert "possible mode collapse at step 7: samples cover 1 of 10 classes" in caplog.text
     (record,) = RunDir(tmp_path / "run").read_metrics()
     assert record["eval"]["classes_covered"] == 1
+
+
+def test_a_hostile_best_score_is_ignored_not_a_crash(tiny_run, tmp_path):
+    import shutil
+    from ganforge.checkpoint import load_checkpoint
+    from ganforge.training.evaluation import best_score
+    from harness.hostile import rewrite
+    run = RunDir(shutil.copytree(tiny_run, tmp_path / "run"))
+    tensors, meta = load_checkpoint(run.checkpoint())
+    for stored, expected in ((0.5, 0.5), (10**400, math.inf), (-5.0, math.inf), ("low", math.inf), (True, math.inf)):
+        run.checkpoint("best").write_bytes(rewrite(tensors, {**meta, "best_score": {"fid": stored}}))
+        assert best_score(run, "fid") == expected, stored
+    with open(run.metrics, "a") as f:  # the fallback reads metrics.jsonl: a huge integer there too
+        f.write(json.dumps({"step": 1, "eval": {"fid": 10**400}}) + "\n" + json.dumps({"step": 2, "eval": {"fid": 3}}) + "\n")
+    assert best_score(run, "fid") == 3.0

@@ -93,6 +93,14 @@ def test_interpolate_command_errors(tiny_run, tmp_path, args, says):
     assert r.exit_code == 2 and says in r.output
 
 
+def test_frames_that_merge_only_after_quantisation_are_one_clear_error(tmp_path):
+    picture = torch.randint(0, 256, (3, 64, 64), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    images = picture.repeat(70, 1, 1, 1)  # colour: the GIF writer quantises it to 256 colours, and then
+    images[:, 0, 5, 5] = 100 + torch.arange(70) % 2  # neighbours that differ by one level are one
+    with pytest.raises(GanforgeError, match="shows them as one picture .* lower --frame-ms"):
+        write_gif(tmp_path / "w.gif", images, 10_000)
+
+
 def test_a_gif_too_large_for_memory_is_refused_before_its_frames_are_built(tmp_path):
     images = torch.zeros(300, 3, 128, 128, dtype=torch.uint8)  # at scale 16: 3.5 GiB of frames
     with pytest.raises(GanforgeError, match="300 frames of 2048x2048 pixels would take 3.5 GiB"):

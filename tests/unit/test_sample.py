@@ -58,6 +58,10 @@ def test_load_checks_the_device(tiny_run, monkeypatch):
     with pytest.raises(GanforgeError, match="'cuda:1' asked for, but PyTorch does not see it"):
         ganforge.load(tiny_run, device="cuda:1")
     assert ganforge.load(tiny_run, device="auto").device.type in ("cpu", "mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(GanforgeError, match="'cuda:1' asked for, but PyTorch does not see it"):
+        ganforge.load(tiny_run, device="cuda:1")
     from ganforge.metrics import evaluate_generator
     with pytest.raises(GanforgeError, match="number of images must be a whole number"):
         evaluate_generator(ganforge.load(tiny_run), n=-5)
@@ -66,6 +70,8 @@ def test_load_checks_the_device(tiny_run, monkeypatch):
 def test_numpy_seeds_and_one_label_for_the_police_work(tiny_run):
     gan = ganforge.load(tiny_run)
     assert torch.equal(gan.sample(2, seed=np.int64(3)), gan.sample(2, seed=3))
+    assert torch.equal(gan.noise(np.int64(2), 0), gan.noise(2, 0))
+    assert torch.equal(gan.sample(3, batch_size=np.int64(2), seed=0), gan.sample(3, seed=0))
     images = gan.generate(gan.noise(2, 0), torch.tensor([4, 4]))
     assert torch.equal(gan.police(images, 4).score, gan.police(images, torch.tensor([4, 4])).score)
 

@@ -69,3 +69,4 @@ def test_timelapse_refuses_what_it_cannot_use(tiny_run, tmp_path):
 def test_timelapse_flags_are_checked(tiny_run, tmp_path, flag, value, message):
     result = invoke("timelapse", tiny_run, "--out", tmp_path / "g.gif", flag, value)
     assert result.exit_code == 2 and message in result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1  # one line, as every error
