@@ -69,7 +69,7 @@ def device_for(name: str) -> torch.device:
     if name not in DEVICES:
         raise GanforgeError(f"device must be one of {', '.join(DEVICES)} (got {name!r})")
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+        name = best_device_type()
     if name == "mps" and not mps_available():
         raise GanforgeError("--device mps asked for, but PyTorch sees no Apple GPU (mps); use --device cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -78,6 +78,11 @@ def device_for(name: str) -> torch.device:
         raise GanforgeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} GPU(s); "
                             "start at most one process per GPU (torchrun --nproc_per_node)")
     return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
+
+
+def best_device_type() -> str:
+    """What "auto" means: CUDA when PyTorch sees a GPU, else Apple's mps when present, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
 
 
 def native_bf16(device: torch.device) -> bool:

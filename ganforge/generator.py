@@ -268,7 +268,7 @@ def load(path: str | Path, checkpoint: str = "last", device: str | torch.device 
 def inference_device(device: str | torch.device) -> torch.device:
     """`device` as a torch.device this machine has; a GanforgeError naming the problem otherwise."""
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "mps" if dist.mps_available() else "cpu"
+        device = dist.best_device_type()
     try:
         d = torch.device(device)
     except (RuntimeError, TypeError, ValueError):

@@ -43,16 +43,16 @@ def timelapse(run: str | Path, out: str | Path, frame_ms: int = 200, max_frames:
     if not chosen:
         raise GanforgeError(f"{run} has no sample grids (samples/step-*.png); train it first, or lower "
                             "--sample-every so training saves some")
-    frames = []
-    for step, path in chosen:
-        frames.append(caption(read_grid(path), f"step {step:,}"))
-        frame, first = frames[-1], frames[0]
+    first = caption(read_grid(chosen[0][1]), f"step {chosen[0][0]:,}")
+    # Every frame must share its size, so the GIF's memory is known before the rest are decoded.
+    check_gif_size(len(chosen) + HOLD_LAST, first.height, first.width, len(first.getbands()), "lower --max-frames")
+    frames = [first]
+    for step, path in chosen[1:]:
+        frame = caption(read_grid(path), f"step {step:,}")
         if (frame.size, frame.mode) != (first.size, first.mode):
             raise GanforgeError(f"{path} is {frame.size[0]}x{frame.size[1]} {frame.mode}, unlike the run's other "
                                 f"grids ({first.size[0]}x{first.size[1]} {first.mode}); remove it")
-        if len(frames) == 1:  # all frames share its size: check the whole GIF's memory once
-            check_gif_size(len(chosen) + HOLD_LAST, frame.height, frame.width, len(frame.getbands()),
-                           "lower --max-frames")
+        frames.append(frame)
     frames += [frames[-1]] * HOLD_LAST
     arrays = np.stack([np.asarray(f) for f in frames])  # (N, H, W) or (N, H, W, 3)
     images = torch.from_numpy(arrays[:, None] if arrays.ndim == 3 else arrays.transpose(0, 3, 1, 2))

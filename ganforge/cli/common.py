@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ganforge.errors import GanforgeError
+from ganforge.files import WRITE_HINTS
 
 
 class Failure(click.ClickException):
@@ -30,11 +31,12 @@ class Group(click.Group):
 
 
 def os_error_line(e: OSError) -> str:
-    """One line for a failed file operation: what the system said, where, and what to do."""
+    """One line for a failed file operation: what the system said, where, and what to do (a
+    refused read or listing: its permissions; a failed write: files.write_hint's advice)."""
     where = f": {e.filename}" if e.filename else ""
-    remedy = {errno.EACCES: "check its permissions", errno.EPERM: "check its permissions",
-              errno.ENOSPC: "free some disk space", errno.EROFS: "choose a writable place"}
-    return f"{e.strerror or e}{where}; {remedy.get(e.errno, 'check the path')}"
+    refused = e.errno in (errno.EACCES, errno.EPERM)
+    remedy = "check its permissions" if refused else WRITE_HINTS.get(e.errno, "check the path")
+    return f"{e.strerror or e}{where}; {remedy}"
 
 
 run_argument = click.argument("run", type=click.Path(path_type=Path))

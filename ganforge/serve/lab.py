@@ -184,7 +184,7 @@ class Labs:
     def __init__(self, max_labs: int = MAX_LABS, ttl_s: float = LAB_TTL_S):
         self.labs: dict[str, Lab] = {}
         self.max_labs, self.ttl_s = max_labs, ttl_s
-        self.lock = threading.RLock()  # put() checks has_room() under the same hold
+        self.lock = threading.Lock()
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -199,16 +199,19 @@ class Labs:
                 lab.seen = time.monotonic()
             return lab
 
+    def _room(self, client: str) -> bool:  # with the lock held
+        self._expire()
+        return client in self.labs or len(self.labs) < self.max_labs
+
     def has_room(self, client: str) -> bool:
         """Whether `client` may hold a lab now: checked before one is built, which costs CPU."""
         with self.lock:
-            self._expire()
-            return client in self.labs or len(self.labs) < self.max_labs
+            return self._room(client)
 
     def put(self, client: str, lab: Lab) -> bool:
         """Hold `lab` for `client` (replacing its old one); False when all places are taken."""
         with self.lock:
-            if not self.has_room(client):
+            if not self._room(client):
                 return False
             self.labs[client] = lab
             return True
