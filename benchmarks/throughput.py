@@ -11,9 +11,11 @@ measured float32 matmul rate.
    that drift in a shared machine's speed falls on both alike:
    - notebook: `notebook_baseline.run_notebook` (per-sample Dataset + DataLoader, D and G steps,
      .item() bookkeeping, tqdm) for `--seconds` of loop time;
-   - ganforge: `train()` with the `tutorial` preset on the same data for `--seconds` of loop time,
-     into a temporary run directory, with its progress bar on (written to /dev/null, as the
-     notebook's is) and its logging, health checks and sample/checkpoint cadence as they are.
+   - ganforge: `train()` with the `tutorial` preset as shipped (`--amp auto`: bf16 autocast on a
+     CPU that computes bf16 natively, float32 elsewhere; the report says which) on the same data
+     for `--seconds` of loop time, into a temporary run directory, with its progress bar on
+     (written to /dev/null, as the notebook's is) and its logging, health checks and
+     sample/checkpoint cadence as they are.
    Both count real images through D per second of loop time (wall clock minus start-up: data
    loading, building, ganforge's first and last checkpoint) from the end of step 20 to the end of
    the last step, leaving out the warm-up (first-call allocations and kernel choices). For
@@ -24,10 +26,11 @@ measured float32 matmul rate.
    presets (and with --all-nets of the other nets at default settings), for `--step-seconds`
    after 5 warm-up steps: FLOPs per step (matmuls and convolutions, counted by
    torch.utils.flop_counter on a real step), images/s, achieved GFLOP/s and its fraction of the
-   yardstick; batched generation (1,000 per call) with FLOPs per image counted the same way, and
-   single-image latency (median of 200).
-3. With --amp bf16, only part 1, each pair growing a third run: the tutorial preset under bf16
-   autocast. Its ratio to the notebook is reported beside the float32 one, with the matmul
+   yardstick; batched generation (1,000 per call) as a loaded model generates (G in eval mode,
+   channels-last, through `generator.folded` where it applies), with FLOPs per image counted the
+   same way on the plain G, and single-image latency (median of 200).
+3. With --amp bf16, only part 1, each pair growing a third run: the tutorial preset in float32
+   and under bf16 autocast, whatever `auto` means here. Each one's ratio to the notebook is reported, with the matmul
    FLOPs of a tutorial step and the milliseconds they take at the float32 and bfloat16
    yardsticks; written to its own block (throughput-amp).
 4. With --compile-cache, only benchmarks/compile_cache.py: torch.compile's start-up with a cold
@@ -58,8 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however
 import _common  # noqa: E402  (puts the repository root first on sys.path)
 import notebook_baseline  # noqa: E402
 
+from ganforge import dist  # noqa: E402
 from ganforge.config import IMAGE_NETS, preset  # noqa: E402
-from ganforge.generator import for_inference  # noqa: E402
+from ganforge.generator import folded, for_inference  # noqa: E402
 from ganforge.training import Trainer, train  # noqa: E402
 
 BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
@@ -92,12 +96,12 @@ def step_clock():
         Trainer.step = original
 
 
-def run_ganforge_tutorial(seconds: float, data: str, amp: str = "off") -> float | None:
-    """ganforge's tutorial preset (with `amp`) through `train()`, the real entry point, for
-    `seconds` of loop time: real images through D per second from the end of step SKIP_STEPS to
-    the end of the last (None if the run did not get past SKIP_STEPS)."""
-    cfg = preset("tutorial").replace(data=data, device="cpu", minutes=seconds / 60, steps=None, epochs=None,
-                                     amp=amp)
+def run_ganforge_tutorial(seconds: float, data: str, amp: str | None = None) -> float | None:
+    """ganforge's tutorial preset (as shipped, or with `amp`) through `train()`, the real entry
+    point, for `seconds` of loop time: real images through D per second from the end of step
+    SKIP_STEPS to the end of the last (None if the run did not get past SKIP_STEPS)."""
+    cfg = preset("tutorial").replace(data=data, device="cpu", minutes=seconds / 60, steps=None, epochs=None)
+    cfg = cfg if amp is None else cfg.replace(amp=amp)
     with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
         with step_clock() as ends, contextlib.redirect_stderr(devnull):  # the progress bar, as the notebook's
             train(cfg, Path(tmp) / "run", progress=True)
@@ -106,12 +110,18 @@ def run_ganforge_tutorial(seconds: float, data: str, amp: str = "off") -> float 
     return (len(ends) - SKIP_STEPS) * cfg.batch_size * cfg.n_dis / (ends[-1] - ends[SKIP_STEPS - 1])
 
 
-def tutorial_name(amp: str) -> str:
-    return "ganforge tutorial" if amp == "off" else f"ganforge tutorial ({amp})"
+def tutorial_name(amp: str | None) -> str:
+    """None: the preset as shipped (`--amp auto`); "off": float32; "bf16"."""
+    return {None: "ganforge tutorial", "off": "ganforge tutorial (float32)"}.get(amp, f"ganforge tutorial ({amp})")
+
+
+def shipped_amp() -> str:
+    """What the tutorial preset's `--amp auto` means on this machine's CPU."""
+    return "bf16" if dist.uses_bf16(preset("tutorial").amp, torch.device("cpu")) else "float32"
 
 
 def side_by_side(seconds: float, data: str, threads: int, pairs: int, max_pairs: int,
-                 amps: tuple[str, ...] = ("off",)) -> list[dict]:
+                 amps: tuple[str | None, ...] = (None,)) -> list[dict]:
     """Pairs (notebook, then ganforge with each of `amps`: a "pair" is then a group of
     1 + len(amps) runs) until `pairs` of them ran on a quiet machine (CPU pressure at most
     BUSY_PCT in every run) or `max_pairs` were tried; every run is returned, `kept` saying which
@@ -171,7 +181,9 @@ def step_and_generation(cfg, seconds: float, threads: int) -> dict:
                 trainer.step()
                 steps += 1
         dt = time.perf_counter() - t0
-        G = for_inference(copy.deepcopy(trainer.state.sampler), trainer.cfg.model, "cpu")  # as loaded for use
+        # As a loaded model generates (GAN.from_checkpoint): its folded form where it has one;
+        # the FLOPs are the plain G's, the work whichever form does it.
+        G = for_inference(copy.deepcopy(trainer.state.sampler), trainer.cfg.model, "cpu")
         k = trainer.cfg.model.num_classes
         with torch.no_grad():
             z = torch.randn(GEN_BATCH, cfg.model.z_dim)
@@ -179,6 +191,7 @@ def step_and_generation(cfg, seconds: float, threads: int) -> dict:
             with FlopCounterMode(display=False) as counter:
                 G(z, y)
             gen_flops = counter.get_total_flops() / GEN_BATCH
+            G = folded(G, trainer.cfg.model, "cpu") or G
             n, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < seconds / 2:
                 G(z, y)
@@ -238,7 +251,8 @@ def report(header: dict, command: str, ab: list[dict], flops: dict[str, float], 
                      f"{_pct(r['pressure_pct'])} | {'yes' if r['kept'] else 'no (busy machine)'} |")
     lines += [
         "",
-        f"**ganforge tutorial / notebook: {ratio:.2f}×** (median of the pairs: "
+        f"**ganforge tutorial / notebook: {ratio:.2f}×**, the preset as shipped (`--amp auto`: "
+        f"{shipped_amp()} on this CPU) (median of the pairs: "
         f"{', '.join(f'{x:.2f}×' for x in pair_ratios)}; ratio of the means {mean_ratio:.2f}×, "
         f"{statistics.mean(gf):,.0f} against {statistics.mean(nb):,.0f} img/s over the {over}). "
         f"FLOPs per real image: notebook {flops['notebook'] / 1e6:.2f} MFLOP, ganforge tutorial "
@@ -355,7 +369,7 @@ def main() -> None:
         return _write(args.out, compile_cache.compile_report(header, command, rows),
                       compile_cache.COMPILE_BEGIN, compile_cache.COMPILE_END)
     print("whole loop against whole loop:", file=sys.stderr, flush=True)
-    amps = ("off", args.amp) if args.amp else ("off",)
+    amps = ("off", args.amp) if args.amp else (None,)
     ab = side_by_side(args.seconds, args.data, threads, args.pairs, args.max_pairs or 2 * args.pairs, amps)
     if args.amp:
         bf16_gflops = _common.matmul_gflops(threads, dtype=torch.bfloat16)

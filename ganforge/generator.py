@@ -21,7 +21,7 @@ from ganforge import dist, police
 from ganforge.config import ModelConfig, TrainConfig
 from ganforge.data import to_float, to_uint8
 from ganforge.errors import GanforgeError
-from ganforge.nets import build_discriminator, build_generator
+from ganforge.nets import build_discriminator, build_generator, dcgan
 
 MAX_SEED = 2**63 - 1
 UNCONDITIONAL_ROWS = 8  # rows of a sheet from an unconditional model
@@ -55,13 +55,25 @@ def for_inference(G: torch.nn.Module, model: ModelConfig, device: str | torch.de
     return G
 
 
+def folded(G: torch.nn.Module, model: ModelConfig, device: str | torch.device) -> torch.nn.Module | None:
+    """The fastest form of a loaded, trained G for generating on `device`, where there is one:
+    a DCGAN generator on a CPU (`dcgan.FoldedGenerator`); None elsewhere."""
+    if model.net == "dcgan" and not model.points and torch.device(device).type == "cpu":
+        return dcgan.FoldedGenerator(G.eval())
+    return None
+
+
 class GAN:
     """A generator (G_ema when the run kept one) and its discriminator, for inference."""
 
     def __init__(self, generator: torch.nn.Module, discriminator: torch.nn.Module, model: ModelConfig,
                  class_names: list[str], step: int = 0, path: Path | None = None,
-                 device: torch.device | str = "cpu", config: TrainConfig | None = None):
+                 device: torch.device | str = "cpu", config: TrainConfig | None = None,
+                 fast_generator: torch.nn.Module | None = None):
         self.generator, self.discriminator = generator, discriminator
+        # A loaded model generates through the faster, frozen form of its G (see `folded`); the
+        # training loop's GAN has none, as its G is still learning.
+        self.fast_generator = fast_generator
         self.model, self.class_names, self.step, self.path = model, class_names, step, path
         self.device = torch.device(device)
         self.config = config  # how it was trained (loss, data), when known
@@ -74,8 +86,9 @@ class GAN:
         G, D = build_generator(model), build_discriminator(model)
         G.load_state_dict(stored.generator, strict=True)  # names and shapes checked by read_model
         D.load_state_dict(stored.discriminator, strict=True)
-        return cls(for_inference(G, model, device), D.eval().to(device), model, stored.class_names, stored.step,
-                   stored.path, device, stored.config)
+        G = for_inference(G, model, device)
+        return cls(G, D.eval().to(device), model, stored.class_names, stored.step, stored.path, device,
+                   stored.config, folded(G, model, device))
 
     @property
     def conditional(self) -> bool:
@@ -154,6 +167,8 @@ class GAN:
         """Float images in [-1, 1] (n, C, H, W) for given noise and labels: classes (n,), or
         class weights (n, K) that mix the class embeddings (see `interpolation`)."""
         y = labels.to(self.device) if labels is not None else None
+        if self.fast_generator is not None:
+            return self.fast_generator(z.to(self.device), y)
         with evaluating(self.generator) as G:
             return G(z.to(self.device), y)
 

@@ -21,8 +21,11 @@ its pixels do, and the channel cap keeps the 4x4 to 16x16 layers from dominating
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ganforge.config import ModelConfig
 from ganforge.nets.common import DiscriminatorHead, LabelJoin, LabelPlane, input_conditioned, octaves, stage_channels
@@ -51,6 +54,58 @@ class Generator(nn.Module):
         x = self.fc(self.join(z, labels)).view(-1, self.c_base, self.base, self.base)  # (B, c_n, base, base)
         return self.convs(x)  # (B, C, R, R) in [-1, 1]
 
+
+
+class FoldedGenerator(nn.Module):
+    """A trained `Generator` rewritten for batched inference on a CPU: the same images (to float
+    rounding), about 1.45x faster for the 28 px digit G (benchmarks/THROUGHPUT.md, generation).
+    A copy of the weights at the time of folding: for a loaded model, not one still training.
+
+    - Each eval-mode BatchNorm is folded away: its scale into the weights before it, its shift
+      added after the product. Not as the convolution's bias: oneDNN's transposed convolution
+      ran about 40% slower with a bias than without one (2 threads, 2026-11-28).
+    - The linear layer's output units are reordered (h, w, c), so its output already is the
+      channels-last map the convolutions want, without a layout copy.
+    - The last transposed convolution has only C output channels, which oneDNN runs at a few
+      GFLOP/s; it becomes one matrix product (B*H*W, c) @ (c, C*16) and a col2im (F.fold).
+    """
+
+    def __init__(self, G: Generator):
+        super().__init__()
+        fc, fc_bn = G.fc[0], G.fc[1]
+        convs = list(G.convs)  # n - 1 times [ConvT, BN, ReLU], then ConvT, Tanh
+        self.join, self.base, self.c_base = copy.deepcopy(G.join), G.base, G.c_base
+        with torch.no_grad():
+            scale, shift = _bn_affine(fc_bn)
+            hwc = torch.arange(fc.out_features).view(self.c_base, self.base, self.base).permute(1, 2, 0).reshape(-1)
+            self.register_buffer("fc_weight", (fc.weight * scale[:, None])[hwc].t().contiguous())
+            self.register_buffer("fc_shift", shift[hwc].contiguous())
+            self.stages = len(convs) // 3
+            for i in range(self.stages):
+                conv, bn = convs[3 * i], convs[3 * i + 1]
+                scale, shift = _bn_affine(bn)
+                weight = conv.weight * scale[None, :, None, None]
+                self.register_buffer(f"weight{i}", weight.contiguous(memory_format=torch.channels_last))
+                self.register_buffer(f"shift{i}", shift.view(1, -1, 1, 1).clone())
+            last = convs[-2]
+            self.register_buffer("last_weight", last.weight.reshape(last.in_channels, -1).clone())  # (c, C*16)
+            self.register_buffer("last_bias", last.bias.view(1, -1, 1, 1).clone())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = torch.addmm(self.fc_shift, self.join(z, labels), self.fc_weight).relu_()
+        x = x.view(-1, self.base, self.base, self.c_base).permute(0, 3, 1, 2)  # channels-last (B, c, h, w)
+        for i in range(self.stages):
+            x = F.conv_transpose2d(x, getattr(self, f"weight{i}"), None, 2, 1).add_(getattr(self, f"shift{i}")).relu_()
+        n, c, h, w = x.shape
+        cols = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ self.last_weight  # (B, h*w, C*16)
+        img = F.fold(cols.transpose(1, 2), (2 * h, 2 * w), 4, padding=1, stride=2)
+        return img.add_(self.last_bias).tanh_()  # (B, C, R, R) in [-1, 1]
+
+
+def _bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm as y = scale * x + shift, per channel."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
 
 class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig):

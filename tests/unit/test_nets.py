@@ -9,7 +9,7 @@ import torch.nn as nn
 from torch.testing import assert_close
 
 from ganforge.config import IMAGE_NETS, NETS, ModelConfig, preset
-from ganforge.nets import FAMILIES, build_discriminator, build_generator
+from ganforge.nets import FAMILIES, build_discriminator, build_generator, dcgan
 from ganforge.nets.common import DiscriminatorHead
 
 # conditional models with each conditioning, and the unconditional model (which takes "input")
@@ -186,3 +186,28 @@ def test_d_depth_adds_stride_1_convolutions_to_the_dcgan_D_alone():
     assert {k: v.shape for k, v in G.items()} == {k: v.shape for k, v in build_generator(ModelConfig(width=8, num_classes=10, d_depth=0)).state_dict().items()}
     # The other nets have no such layers: an unset depth is 0 for them.
     assert ModelConfig(net="mlp").discriminator_depth == ModelConfig(net="resnet").discriminator_depth == 0
+
+
+@pytest.mark.parametrize("num_classes,channels,resolution,bits",
+                         [(10, 1, 28, 0), (0, 1, 28, 2), (10, 3, 32, 1), (0, 3, 64, 0), (10, 1, 8, 0)])
+def test_folded_dcgan_generator_makes_the_same_images(num_classes, channels, resolution, bits):
+    cfg = ModelConfig(net="dcgan", z_dim=8, width=8, num_classes=num_classes, img_channels=channels,
+                      img_resolution=resolution, latent_bits=bits)
+    torch.manual_seed(0)
+    G = build_generator(cfg)
+    with torch.no_grad():  # BatchNorm statistics and affine parameters away from their start
+        for p in G.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        for _ in range(3):
+            G(torch.randn(64, 8), torch.randint(0, 10, (64,)) if num_classes else None)
+    G.eval()
+    folded = dcgan.FoldedGenerator(G)
+    z = torch.randn(33, 8)
+    labels = [torch.randint(0, 10, (33,)), torch.softmax(torch.randn(33, 10), 1)] if num_classes else [None]
+    with torch.no_grad():
+        for y in labels:  # classes, and class weights (interpolation)
+            assert_close(folded(z, y), G(z, y), atol=1e-5, rtol=1e-4)
+        # a copy: training G further does not change it
+        before = folded(z, labels[0])
+        next(G.parameters()).add_(1.0)
+        assert_close(folded(z, labels[0]), before)
