@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # find _common however
 import _common  # noqa: E402  (puts the repository root first on sys.path)
 
 SCALES = (1.0, 1.2)
-# The rows compare with float32 steps, the fixed EMA decay, the classic DCGAN D and no mode-seeking,
-# as they were measured (ramp-up, the deeper D and mode-seeking 0.1 became the default later); a
-# variant's own flags come later and win.
-BASE = ["--amp", "off", "--ema-rampup", "0", "--d-depth", "0", "--diversity", "0"]
+# The rows compare with float32 steps, the fixed EMA decay, the classic DCGAN pair and no
+# mode-seeking, as they were measured (ramp-up, the deeper D, mode-seeking 0.1 and the deeper G
+# became the default later); a variant's own flags come later and win.
+BASE = ["--amp", "off", "--ema-rampup", "0", "--d-depth", "0", "--g-depth", "0", "--diversity", "0"]
 FOURTH = ["--amp", "bf16", "--ema-rampup", "0.05"]
 SEVENTH = [*FOURTH, "--d-depth", "1", "--diversity", "0.1"]
 VARIANTS = {
@@ -64,6 +64,8 @@ VARIANTS = {
     "the default, spectral norm in D and betas (0, 0.9)": [*SEVENTH, "--spectral-norm", "--betas", "0.0,0.9"],
     "the default, G width 48 (D 32)": [*SEVENTH, "--width", "48", "--d-width", "32"],
     "the default, D width 48": [*SEVENTH, "--d-width", "48"],
+    # The eighth session's.
+    "the default, a deeper G (`--g-depth 1`: a 3x3 convolution after its inner transposed one)": [*SEVENTH, "--g-depth", "1"],
 }
 # Scores one run at each noise scale; runs in a subprocess with one thread, like the training.
 SCORE = """

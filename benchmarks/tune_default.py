@@ -23,7 +23,7 @@ import _common  # noqa: E402  (puts the repository root first on sys.path)
 # Round one's base, with the settings that became defaults later pinned to what it ran with.
 BASE = ["--net", "dcgan", "--width", "32", "--ema", "0.995", "--loss", "hinge", "--lr-g", "2e-4",
         "--lr-d", "2e-4", "--batch-size", "64", "--conditioning", "projection", "--eval-every", "0",
-        "--amp", "off", "--ema-rampup", "0", "--d-depth", "0", "--diversity", "0"]
+        "--amp", "off", "--ema-rampup", "0", "--d-depth", "0", "--g-depth", "0", "--diversity", "0"]
 VARIANTS = {
     "base: dcgan w32, hinge, projection, lr 2e-4, b64, EMA 0.995": [],
     "loss bce": ["--loss", "bce"],

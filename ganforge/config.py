@@ -28,11 +28,12 @@ MAX_RESOLUTION = 128
 # DiffAugment's ops, in the order they are applied (colour, then geometry).
 AUGMENT_OPS = ("brightness", "saturation", "contrast", "translation", "cutout")
 DEFAULT_AUGMENT_OPS = ("translation", "cutout")
-# One 3x3 convolution after each of the 28 px dcgan D's strided ones: with mode-seeking 0.1 it lifts
-# precision and recall together, at equal steps and at equal minutes (docs/tuning.md, "a deeper D").
-# The other sides keep the classic D they were measured with (ModelConfig.discriminator_depth).
-DCGAN_D_DEPTH = 1
-MAX_D_DEPTH = 4
+# One 3x3 convolution after each of the 28 px dcgan D's strided ones and after each of its G's inner
+# transposed ones: each lifted precision and recall together, at equal steps and at equal minutes
+# (docs/tuning.md, "a deeper D", "a deeper G"). The other sides keep the classic pair they were
+# measured with (ModelConfig.discriminator_depth, generator_depth).
+DCGAN_D_DEPTH = DCGAN_G_DEPTH = 1
+MAX_DEPTH = 4  # stride-1 convolutions per stage, in G or D
 ADA_TARGET = 0.6  # --augment ada's target for r_t = E[sign(D(real))] (Karras et al. 2020)
 
 
@@ -47,9 +48,10 @@ class ModelConfig:
     latent_bits: int = 0
     width: int = 32  # mlp, toy: hidden unit h; conv nets: base channel count
     d_width: int | None = None  # D's width when it differs from G's (None: `width`)
-    # Stride-1 3x3 convolutions after each of the dcgan D's strided ones (None: DCGAN_D_DEPTH for the
-    # 28 px dcgan, 0 at the other sides and for the other nets, which have no such layers).
+    # Stride-1 3x3 convolutions after each of the dcgan D's strided ones and G's inner transposed ones
+    # (None: the DCGAN_*_DEPTH for the 28 px dcgan, 0 elsewhere; the other nets have no such layers).
     d_depth: int | None = None
+    g_depth: int | None = None
     # None: conditional, with as many classes as the data has (filled in when it is loaded);
     # 0: unconditional. A stored (resolved) configuration always holds a number.
     num_classes: int | None = None
@@ -73,9 +75,16 @@ class ModelConfig:
     def discriminator_depth(self) -> int:
         """The dcgan D's stride-1 convolutions per stage: d_depth when given, else DCGAN_D_DEPTH for
         the 28 px digit net, where it was measured, and 0 elsewhere."""
-        if self.d_depth is not None:
-            return self.d_depth
-        return DCGAN_D_DEPTH if self.net == "dcgan" and self.img_resolution == 28 else 0
+        return self._depth(self.d_depth, DCGAN_D_DEPTH)
+
+    @property
+    def generator_depth(self) -> int:
+        """The same for the dcgan G's inner stages (g_depth, DCGAN_G_DEPTH)."""
+        return self._depth(self.g_depth, DCGAN_G_DEPTH)
+
+    def _depth(self, given: int | None, digit_default: int) -> int:
+        digits = self.net == "dcgan" and self.img_resolution == 28
+        return given if given is not None else digit_default if digits else 0
 
     @property
     def points(self) -> bool:
@@ -146,8 +155,8 @@ class TrainConfig:
         d.pop("conditional", None)
         # Files from before ema_rampup existed ran without it; its default is no longer 0.
         d.setdefault("ema_rampup", 0.0)
-        # Files from before d_depth existed hold a dcgan D without stride-1 convolutions.
-        model = _dataclass_from_dict(ModelConfig, {"d_depth": 0, **d.pop("model", {})})
+        # Files from before d_depth and g_depth existed hold a dcgan pair without stride-1 convolutions.
+        model = _dataclass_from_dict(ModelConfig, {"d_depth": 0, "g_depth": 0, **d.pop("model", {})})
         if "betas" in d and d["betas"] is not None:
             d["betas"] = tuple(d["betas"])
         if isinstance(d.get("augment_ops"), list):
@@ -187,7 +196,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # betas (0.5, 0.999) over (0, 0.9), lr 4e-4 over 2e-4, batch 32 over 64 and 128, width 32 over
     # 48, EMA 0.995 over 0.999 (a 0.999 average lags too far behind in a run of a few thousand steps);
     # round two: bf16 where native (amp auto); ema_rampup 0.05, so early G_ema follows G (issue 15);
-    # a deeper D (DCGAN_D_DEPTH) with mode-seeking 0.1, which together lift precision and recall.
+    # a deeper D (DCGAN_D_DEPTH) with mode-seeking 0.1, then a deeper G (DCGAN_G_DEPTH): each lifted
+    # precision and recall together.
     "default": {},
     # Two-dimensional points (--data ring8, grid25, spiral, moons or a points CSV pick it by
     # themselves, see `preset_for`): the small MLP pair of nets/toy.py, 10000 steps in under a minute
@@ -273,10 +283,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
              f"got {m.latent_bits!r})")
     _require(m.net != "toy" or m.latent_bits == 0, f"latent_bits is for the image nets "
              f"({', '.join(IMAGE_NETS)}), not net 'toy'; use 0")
-    _require(m.d_depth is None or (type(m.d_depth) is int and 0 <= m.d_depth <= MAX_D_DEPTH),
-             f"d_depth must be an integer in [0, {MAX_D_DEPTH}], or unset for the net's own (got {m.d_depth!r})")
-    _require(m.net == "dcgan" or not m.d_depth, f"d_depth deepens the dcgan D; net {m.net!r} has no "
-             "such layers: leave it unset")
+    for name, side in (("d_depth", "D"), ("g_depth", "G")):
+        depth = getattr(m, name)
+        _require(depth is None or (type(depth) is int and 0 <= depth <= MAX_DEPTH),
+                 f"{name} must be an integer in [0, {MAX_DEPTH}], or unset for the net's own (got {depth!r})")
+        _require(m.net == "dcgan" or not depth, f"{name} deepens the dcgan {side}; net {m.net!r} has no "
+                 "such layers: leave it unset")
     widths = {"width": m.width, **({"d_width": m.d_width} if m.d_width is not None else {})}
     for name, value in widths.items():
         _positive_int(name, value)

@@ -55,11 +55,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     # Pinned to the recipe the shipped model was trained with (float32, the fixed EMA decay, the
-    # classic D, no mode-seeking): the default preset has since moved on. The default of
+    # classic D and G, no mode-seeking): the default preset has since moved on. The default of
     # 2026-11-28 (deeper D, mode-seeking 0.1), trained by this script for 30,000 steps, read higher
     # precision and recall but worse FID and class accuracy (docs/pretrained.md), so this model stays.
     cfg = preset("default").replace(data=args.data, seed=SEED, steps=args.steps, minutes=None, epochs=None,
-                                    eval_every=4000, device="cpu", amp="off", ema_rampup=0.0, d_depth=0,
+                                    eval_every=4000, device="cpu", amp="off", ema_rampup=0.0, d_depth=0, g_depth=0,
                                     diversity=0.0)
     start = time.time()
     train(cfg, args.work, resume=args.resume, progress=True)

@@ -55,6 +55,8 @@ def _ops(value: str | None):
 @click.option("--d-width", type=int, help="D's width, when it should differ from G's (--width).")
 @click.option("--d-depth", type=int, help="Stride-1 3x3 convolutions after each of the dcgan D's strided "
               "ones [default: 1 at 28 px, 0 at the other sides]; 0 is the classic DCGAN D.")
+@click.option("--g-depth", type=int, help="Stride-1 3x3 convolutions after each of the dcgan G's inner "
+              "transposed ones [default: 1 at 28 px, 0 at the other sides]; 0 is the classic DCGAN G.")
 @click.option("--resolution", type=int, help="Image side: 28 (default; the digit nets), or 8, 16, 32, 64, "
               "128 for dcgan/resnet (one block per octave; at 64 the default preset's dcgan takes width 16); "
               "mlp takes any multiple of 4 in 8..128.")

@@ -4,16 +4,17 @@ being 7x7 for 28 px (the digit nets) and 4x4 for 8, 16, 32, 64 and 128 px (see n
 
 With c = width and n octaves, the stage i octaves below full resolution has c * 2^min(i, 3)
 channels (nets.common.stage_channels):
-G: Linear to (c_n, base, base) -> BN, ReLU -> n - 1 times [ConvT 4x4/2 -> BN -> ReLU], halving the
-channels down to 2c -> ConvT 4x4/2 to (C, R, R) -> tanh.
+G: Linear to (c_n, base, base) -> BN, ReLU -> n - 1 times [ConvT 4x4/2 -> BN -> ReLU, then
+`generator_depth` times 3x3 stride-1 Conv -> BN -> ReLU at its width], halving the channels down to
+2c -> ConvT 4x4/2 to (C, R, R) -> tanh.
 D: n strided 4x4 convolutions with LeakyReLU(0.2) (c, 2c, 4c, 8c, 8c, ...), each followed by
 `discriminator_depth` 3x3 stride-1 convolutions (with LeakyReLU) at its width, then the conditioning
 head on the flattened base map. D has no BatchNorm, so its output for one image does not depend on
 the rest of the batch (which gradient penalties and data-parallel training both assume).
 
-With d_depth 0 (the classic DCGAN D; checkpoints from before d_depth load as such) at 28 px this is
-exactly the original pair (4c at 7x7, 2c at 14x14). Parameters at the default width 32, RGB,
-unconditional, d_depth 0 (G / D): 32 px 0.93M / 0.17M,
+With d_depth and g_depth 0 (the classic DCGAN pair; checkpoints from before d_depth or g_depth load
+as such) at 28 px this is exactly the original pair (4c at 7x7, 2c at 14x14). Parameters at the
+default width 32, RGB, unconditional, depths 0 (G / D): 32 px 0.93M / 0.17M,
 64 px 2.0M / 0.69M, 128 px 3.0M / 1.7M. G's forward pass costs 0.02, 0.09 and 0.37 GMAC per image
 (D about a third of that): from 64 px on, each octave costs about four times the one below, as
 its pixels do, and the channel cap keeps the 4x4 to 16x16 layers from dominating.
@@ -47,6 +48,8 @@ class Generator(nn.Module):
             c_in, c_out = stage_channels(c, i), stage_channels(c, i - 1)
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
                        nn.ReLU(inplace=True)]
+            for _ in range(cfg.generator_depth):
+                layers += [nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
         layers += [nn.ConvTranspose2d(stage_channels(c, 1), cfg.img_channels, 4, 2, 1), nn.Tanh()]
         self.convs = nn.Sequential(*layers)
 
@@ -73,18 +76,19 @@ class FoldedGenerator(nn.Module):
     def __init__(self, G: Generator):
         super().__init__()
         fc, fc_bn = G.fc[0], G.fc[1]
-        convs = list(G.convs)  # n - 1 times [ConvT, BN, ReLU], then ConvT, Tanh
+        convs = list(G.convs)  # [ConvT 4x4/2 or Conv 3x3/1, BN, ReLU] a stage, then ConvT, Tanh
         self.join, self.base, self.c_base = copy.deepcopy(G.join), G.base, G.c_base
         with torch.no_grad():
             scale, shift = _bn_affine(fc_bn)
             hwc = torch.arange(fc.out_features).view(self.c_base, self.base, self.base).permute(1, 2, 0).reshape(-1)
             self.register_buffer("fc_weight", (fc.weight * scale[:, None])[hwc].t().contiguous())
             self.register_buffer("fc_shift", shift[hwc].contiguous())
-            self.stages = len(convs) // 3
-            for i in range(self.stages):
+            self.upsamples = [isinstance(conv, nn.ConvTranspose2d) for conv in convs[:-2:3]]
+            for i, up in enumerate(self.upsamples):
                 conv, bn = convs[3 * i], convs[3 * i + 1]
                 scale, shift = _bn_affine(bn)
-                weight = conv.weight * scale[None, :, None, None]
+                # output channels: dim 1 of a transposed convolution's weight, dim 0 of a convolution's
+                weight = conv.weight * (scale[None, :, None, None] if up else scale[:, None, None, None])
                 self.register_buffer(f"weight{i}", weight.contiguous(memory_format=torch.channels_last))
                 self.register_buffer(f"shift{i}", shift.view(1, -1, 1, 1).clone())
             last = convs[-2]
@@ -94,8 +98,10 @@ class FoldedGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = torch.addmm(self.fc_shift, self.join(z, labels), self.fc_weight).relu_()
         x = x.view(-1, self.base, self.base, self.c_base).permute(0, 3, 1, 2)  # channels-last (B, c, h, w)
-        for i in range(self.stages):
-            x = F.conv_transpose2d(x, getattr(self, f"weight{i}"), None, 2, 1).add_(getattr(self, f"shift{i}")).relu_()
+        for i, up in enumerate(self.upsamples):
+            weight = getattr(self, f"weight{i}")
+            x = F.conv_transpose2d(x, weight, None, 2, 1) if up else F.conv2d(x, weight, None, 1, 1)
+            x = x.add_(getattr(self, f"shift{i}")).relu_()
         n, c, h, w = x.shape
         cols = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ self.last_weight  # (B, h*w, C*16)
         img = F.fold(cols.transpose(1, 2), (2 * h, 2 * w), 4, padding=1, stride=2)

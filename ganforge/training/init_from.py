@@ -33,7 +33,7 @@ from ganforge.training.state import RunState
 log = logging.getLogger("ganforge")
 
 # The fields that decide every tensor's shape, besides the number of classes.
-ARCHITECTURE = ("net", "width", "d_width", "d_depth", "z_dim", "latent_bits", "img_resolution",
+ARCHITECTURE = ("net", "width", "d_width", "d_depth", "g_depth", "z_dim", "latent_bits", "img_resolution",
                 "img_channels", "conditioning", "spectral_norm")
 CLASSES_SHOWN = 6
 
@@ -86,6 +86,8 @@ def _value(model: ModelConfig, field: str):
         return model.discriminator_width
     if field == "d_depth":
         return model.discriminator_depth
+    if field == "g_depth":
+        return model.generator_depth
     return getattr(model, field)
 
 

@@ -44,8 +44,8 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, ImageDataset | PointDataset]
                             "the data it was trained on")
     cfg = cfg.replace(num_classes=data.num_classes if cfg.model.conditional else 0,
                       img_channels=data.img_channels, img_resolution=data.img_resolution)
-    # Stored as built, so that a later default cannot change the D a checkpoint was trained with.
-    cfg = cfg.replace(d_depth=cfg.model.discriminator_depth)
+    # Stored as built, so that a later default cannot change the nets a checkpoint was trained with.
+    cfg = cfg.replace(d_depth=cfg.model.discriminator_depth, g_depth=cfg.model.generator_depth)
     data = dataclasses.replace(data, mirror=cfg.mirror)
     BatchOrder(len(data), cfg.batch_size, cfg.seed)  # refuses a batch larger than the data
     return validate(cfg), data

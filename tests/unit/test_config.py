@@ -26,12 +26,13 @@ def test_a_file_from_before_ema_rampup_resumes_without_it():
     assert TrainConfig.from_dict(d).ema_rampup == 0.0
 
 
-def test_a_file_from_before_d_depth_keeps_its_classic_D():
-    # Such dcgan runs had no stride-1 convolutions in D: their weights must still fit.
+@pytest.mark.parametrize("field, depth", [("d_depth", "discriminator_depth"), ("g_depth", "generator_depth")])
+def test_a_file_from_before_the_depths_keeps_its_classic_nets(field, depth):
+    # Such dcgan runs had no stride-1 convolutions in D or G: their weights must still fit.
     d = preset("default").to_dict()
-    assert d["model"]["d_depth"] is None and preset("default").model.discriminator_depth == 1
-    del d["model"]["d_depth"]
-    assert TrainConfig.from_dict(d).model.discriminator_depth == 0
+    assert d["model"][field] is None and getattr(preset("default").model, depth) == 1
+    del d["model"][field]
+    assert getattr(TrainConfig.from_dict(d).model, depth) == 0
 
 
 def test_unknown_fields_are_rejected():
@@ -52,6 +53,8 @@ def test_unknown_fields_are_rejected():
     ({"net": "toy", "num_classes": 0, "conditioning": "input", "latent_bits": 1}, "latent_bits.*toy"),
     ({"d_depth": -1}, "d_depth"), ({"d_depth": 5}, "d_depth"), ({"d_depth": 1.0}, "d_depth"),
     ({"net": "mlp", "d_depth": 1}, "d_depth deepens the dcgan D; net 'mlp'"),
+    ({"g_depth": -1}, "g_depth"), ({"g_depth": 5}, "g_depth"), ({"g_depth": True}, "g_depth"),
+    ({"net": "resnet", "g_depth": 1}, "g_depth deepens the dcgan G; net 'resnet'"),
     ({"img_channels": 1.0}, "img_channels"), ({"data": None}, "data"), ({"data": ""}, "data"),
     ({"data": "x" * 5000}, "data"),
 ])

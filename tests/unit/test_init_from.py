@@ -163,18 +163,20 @@ def test_resume_of_a_fine_tuned_run_equals_uninterrupted(tiny_config, tiny_run, 
 
 
 def test_a_source_D_of_another_depth_is_named_with_its_fix(monkeypatch):
-    # A dcgan run from before d_depth existed (stored without it, so depth 0) against the
-    # default's deeper D: the one-line error asks for --d-depth 0; an unset depth that comes out
-    # the same is no difference.
+    # A dcgan run from before d_depth and g_depth existed (stored without them, so depth 0)
+    # against the default's deeper pair: the one-line error asks for --d-depth 0 --g-depth 0; an
+    # unset depth that comes out the same is no difference.
     from types import SimpleNamespace
 
     from ganforge.config import ModelConfig, TrainConfig
     from ganforge.training import init_from
     stored = TrainConfig(model=ModelConfig(num_classes=10)).to_dict()
-    del stored["model"]["d_depth"]
+    del stored["model"]["d_depth"], stored["model"]["g_depth"]
     old = TrainConfig.from_dict(stored).model
-    assert old.discriminator_depth == 0
+    assert old.discriminator_depth == old.generator_depth == 0
     monkeypatch.setattr(init_from, "read_model", lambda path: SimpleNamespace(config=SimpleNamespace(model=old)))
-    with pytest.raises(GanforgeError, match="give --d-depth 0$"):
+    with pytest.raises(GanforgeError, match="give --d-depth 0 --g-depth 0$"):
         init_from.read_source(SimpleNamespace(init_from="src", model=ModelConfig(num_classes=10)))
-    init_from.read_source(SimpleNamespace(init_from="src", model=ModelConfig(num_classes=10, d_depth=0)))
+    with pytest.raises(GanforgeError, match="but this run has g_depth 1; .*, so give --g-depth 0$"):
+        init_from.read_source(SimpleNamespace(init_from="src", model=ModelConfig(num_classes=10, d_depth=0)))
+    init_from.read_source(SimpleNamespace(init_from="src", model=ModelConfig(num_classes=10, d_depth=0, g_depth=0)))

@@ -188,11 +188,29 @@ def test_d_depth_adds_stride_1_convolutions_to_the_dcgan_D_alone():
     assert ModelConfig(net="mlp").discriminator_depth == ModelConfig(net="resnet").discriminator_depth == 0
 
 
-@pytest.mark.parametrize("num_classes,channels,resolution,bits",
-                         [(10, 1, 28, 0), (0, 1, 28, 2), (10, 3, 32, 1), (0, 3, 64, 0), (10, 1, 8, 0)])
-def test_folded_dcgan_generator_makes_the_same_images(num_classes, channels, resolution, bits):
+def test_g_depth_adds_stride_1_convolutions_after_the_dcgan_G_inner_stages_alone():
+    def layers(model):
+        return [(type(m).__name__, m.kernel_size, m.stride) for m in build_generator(model).modules()
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+    up, last, conv3 = ("ConvTranspose2d", (4, 4), (2, 2)), ("ConvTranspose2d", (4, 4), (2, 2)), ("Conv2d", (3, 3), (1, 1))
+    assert layers(ModelConfig(width=8, num_classes=10, g_depth=0)) == [up, last]  # 28 px: 7 -> 14 -> 28
+    assert layers(ModelConfig(width=8, num_classes=10)) == [up, conv3, last]  # the default, at 14x14
+    assert layers(ModelConfig(width=8, num_classes=10, g_depth=2, img_resolution=32)) == [up, conv3, conv3] * 2 + [last]
+    deep = ModelConfig(width=8, num_classes=10, g_depth=2)
+    assert build_generator(deep)(torch.randn(3, 64), torch.tensor([0, 1, 2])).shape == (3, 1, 28, 28)
+    D = build_discriminator(deep).state_dict()
+    assert {k: v.shape for k, v in D.items()} == {k: v.shape for k, v in build_discriminator(ModelConfig(width=8, num_classes=10, g_depth=0)).state_dict().items()}
+    assert ModelConfig(net="mlp").generator_depth == ModelConfig(net="resnet").generator_depth == 0
+    assert ModelConfig(img_resolution=32).generator_depth == 0  # measured at 28 px only
+
+
+@pytest.mark.parametrize("num_classes,channels,resolution,bits,g_depth",
+                         [(10, 1, 28, 0, None), (10, 1, 28, 0, 0), (0, 1, 28, 2, 2), (10, 3, 32, 1, 1),
+                          (0, 3, 64, 0, 0), (10, 1, 8, 0, 1)])
+def test_folded_dcgan_generator_makes_the_same_images(num_classes, channels, resolution, bits, g_depth):
     cfg = ModelConfig(net="dcgan", z_dim=8, width=8, num_classes=num_classes, img_channels=channels,
-                      img_resolution=resolution, latent_bits=bits)
+                      img_resolution=resolution, latent_bits=bits, g_depth=g_depth)
     torch.manual_seed(0)
     G = build_generator(cfg)
     with torch.no_grad():  # BatchNorm statistics and affine parameters away from their start

@@ -109,7 +109,7 @@ DIGIT_LAYOUT = {
 @pytest.mark.parametrize("net, width", [("dcgan", 8), ("resnet", 16)])
 def test_the_digit_nets_keep_their_checkpoint_layout(net, width):
     cfg = ModelConfig(net=net, width=width, z_dim=8, num_classes=10, conditioning="projection",
-                      d_depth=0 if net == "dcgan" else None)
+                      d_depth=0 if net == "dcgan" else None, g_depth=0 if net == "dcgan" else None)
     for name, module in (("G", build_generator(cfg)), ("D", build_discriminator(cfg))):
         shapes = {k: tuple(p.shape) for k, p in module.named_parameters()}
         assert shapes == DIGIT_LAYOUT[net][name]
@@ -225,6 +225,13 @@ def test_the_default_preset_follows_the_side_unless_told_otherwise():
     assert depth({}) == 1 and all(depth({"resolution": side}) == 0 for side in (8, 16, 32, 64, 128))
     assert configure({"net": "dcgan"}, "unused", "tutorial")[0].model.discriminator_depth == 1  # the net's, at 28 px
     assert depth({"resolution": 64, "d_depth": 2}) == 2
+
+    def g_depth(options: dict) -> int:
+        return configure(options, "unused", None)[0].model.generator_depth
+
+    # So was the deeper G.
+    assert g_depth({}) == 1 and all(g_depth({"resolution": side}) == 0 for side in (8, 16, 32, 64, 128))
+    assert g_depth({"resolution": 64, "g_depth": 2}) == 2
     assert diversity({}) == diversity({"resolution": 64, "net": "resnet"}) == preset("default").diversity == 0.1
     assert diversity({"resolution": 32}) == 0  # measured without it
 

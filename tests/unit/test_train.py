@@ -209,8 +209,10 @@ def test_a_bf16_step_reuses_only_casts_that_no_update_made_stale(tiny_config, tm
         assert torch.equal(a, b)
 
 
-def test_a_run_stores_the_D_depth_it_was_built_with(tiny_config, tmp_path):
-    # Resolved to a number, so a later default cannot change the D a checkpoint was trained with.
-    assert tiny_config.replace(net="dcgan").model.d_depth is None
-    assert Trainer(tiny_config.replace(net="dcgan", width=8), tmp_path / "a", progress=False).cfg.model.d_depth == 1
-    assert Trainer(tiny_config, tmp_path / "b", progress=False).cfg.model.d_depth == 0  # the mlp has none
+def test_a_run_stores_the_depths_it_was_built_with(tiny_config, tmp_path):
+    # Resolved to numbers, so a later default cannot change the nets a checkpoint was trained with.
+    assert tiny_config.replace(net="dcgan").model.d_depth is None and tiny_config.model.g_depth is None
+    dcgan = Trainer(tiny_config.replace(net="dcgan", width=8), tmp_path / "a", progress=False).cfg.model
+    assert (dcgan.d_depth, dcgan.g_depth) == (1, 1)
+    mlp = Trainer(tiny_config, tmp_path / "b", progress=False).cfg.model
+    assert (mlp.d_depth, mlp.g_depth) == (0, 0)  # the mlp has no such layers
