@@ -58,10 +58,9 @@ class Generator(nn.Module):
         return self.convs(x)  # (B, C, R, R) in [-1, 1]
 
 
-
 class FoldedGenerator(nn.Module):
     """A trained `Generator` rewritten for batched inference on a CPU: the same images (to float
-    rounding), about 1.45x faster for the 28 px digit G (benchmarks/THROUGHPUT.md, generation).
+    rounding), about 1.5x faster for the 28 px digit G (benchmarks/THROUGHPUT.md, generation).
     A copy of the weights at the time of folding: for a loaded model, not one still training.
 
     - Each eval-mode BatchNorm is folded away: its scale into the weights before it, its shift
@@ -112,6 +111,7 @@ def _bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch
     """Eval-mode BatchNorm as y = scale * x + shift, per channel."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     return scale, bn.bias - bn.running_mean * scale
+
 
 class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig):

@@ -8,8 +8,10 @@ from ganforge.errors import GanforgeError
 from click.testing import CliRunner
 
 from ganforge.cli import cli
-from ganforge.generator import parse_classes, spread
-from ganforge.nets import dcgan
+from ganforge.config import ModelConfig
+from ganforge.generator import evaluating, folded, parse_classes, spread
+from ganforge.nets import build_generator, dcgan
+from ganforge.training import Trainer
 
 
 def test_sample_is_deterministic_by_seed(tiny_run):
@@ -111,10 +113,41 @@ def test_loaded_conv_generator_generates_fast_with_the_same_images():
     gan = ganforge.load("pretrained")
     conv = next(m for m in gan.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert isinstance(gan.fast_generator, dcgan.FoldedGenerator)
+    assert isinstance(gan.folded_generator(), dcgan.FoldedGenerator)
     z, labels = gan.noise(64, seed=3), torch.arange(64) % 10
     plain = gan.generator.__class__(gan.model)
     plain.load_state_dict(gan.generator.state_dict())
     with torch.no_grad():
         expected = plain.eval()(z, labels)
     torch.testing.assert_close(gan.generate(z, labels), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_loaded_deeper_dcgan_folds_and_refolds_when_its_G_changes(tiny_config, tmp_path):
+    # The default's deeper G (g_depth 1) through a checkpoint: the folded copy makes G's images,
+    # and follows G when its weights change in place or G is replaced.
+    run = Trainer(tiny_config.replace(net="dcgan", width=8, steps=2), tmp_path / "run", progress=False).train()
+    gan = ganforge.load(run)
+    assert gan.model.generator_depth == 1 and isinstance(gan.folded_generator(), dcgan.FoldedGenerator)
+    z, labels = gan.noise(20, seed=1), torch.arange(20) % gan.num_classes
+
+    def plain_images():
+        with evaluating(gan.generator) as G, torch.no_grad():
+            return G(z, labels)
+
+    torch.testing.assert_close(gan.generate(z, labels), plain_images(), atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        for p in gan.generator.parameters():
+            p.mul_(0.5)
+    torch.testing.assert_close(gan.generate(z, labels), plain_images(), atol=1e-5, rtol=1e-4)
+    gan.generator = build_generator(gan.model).eval()
+    torch.testing.assert_close(gan.generate(z, labels), plain_images(), atol=1e-5, rtol=1e-4)
+
+
+def test_only_small_dcgan_generators_on_a_cpu_fold():
+    small = ModelConfig(num_classes=10, width=8)
+    G = build_generator(small)
+    assert isinstance(folded(G, small, "cpu"), dcgan.FoldedGenerator)
+    assert folded(G, small, "cuda") is None and folded(G, small, "meta") is None
+    for model in (ModelConfig(num_classes=10, width=8, img_resolution=64, img_channels=3),
+                  ModelConfig(net="resnet", num_classes=10, width=8)):
+        assert folded(build_generator(model), model, "cpu") is None
