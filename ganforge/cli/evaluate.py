@@ -88,8 +88,9 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
     """Measure generated digits: FID, KID, precision/recall, density/coverage, class accuracy;
     or any images, with --features FILE (your feature network) and --reference DIR.
 
-    SOURCE is a run directory (or checkpoint), an .npz with 'images' (and 'labels') as written by
-    'ganforge generate --out X.npz', or a directory of images named <label>_<index>.png.
+    SOURCE is a run directory (or checkpoint), 'pretrained' (the model shipped with ganforge), an
+    .npz with 'images' (and 'labels') as written by 'ganforge generate --out X.npz', or a directory
+    of images named <label>_<index>.png.
     Example: ganforge evaluate runs/digits --json
     """
     from ganforge.generator import MAX_SAMPLES, load
@@ -97,16 +98,17 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
     from ganforge.metrics.custom_features import (DIGITS, evaluate_features, feature_caveats,
                                                   load_extractor)
     from ganforge.metrics.features import RESOLUTION
-    from ganforge.rundir import RunDir
+    from ganforge.rundir import PRETRAINED_NAME, RunDir
 
     positive("n", n, MAX_SAMPLES)
     if features is None and features_size is not None:
         raise GanforgeError("--features-size sets the input size of a --features network; give --features FILE too")
-    if not source.exists():
-        raise GanforgeError(f"{source} does not exist; give a run directory, an .npz file or a "
-                            "directory of images")
+    shipped = str(source) == PRETRAINED_NAME and not source.exists()  # the model shipped with ganforge
+    if not (shipped or source.exists()):
+        raise GanforgeError(f"{source} does not exist; give a run directory, an .npz file, a directory "
+                            "of images, or 'pretrained'")
     extractor = load_extractor(features, features_size) if features is not None else None
-    if RunDir(source).holds_run() or source.suffix == ".safetensors":
+    if shipped or RunDir(source).holds_run() or source.suffix == ".safetensors":
         gan = load(source, checkpoint)
         if gan.model.points:
             return _points(gan, source, n, seed, reference, as_json)

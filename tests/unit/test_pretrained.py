@@ -4,6 +4,7 @@ the file that ships."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def test_the_word_pretrained_is_the_shipped_model(tiny_run, tmp_path, monkeypatc
     r = CliRunner().invoke(cli, ["generate", "pretrained", "--n", "10", "--out", "g.png"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "g.png").is_file()
+    r = CliRunner().invoke(cli, ["evaluate", "pretrained", "--n", "100", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["source"] == "pretrained"
+    r = CliRunner().invoke(cli, ["export", "pretrained", "--format", "torchscript", "--out", "g.pt"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "g.pt").is_file()
 
 
 def test_a_directory_named_pretrained_wins_with_a_note(tiny_run, tmp_path, monkeypatch, caplog):
