@@ -62,8 +62,7 @@ def folded(G: torch.nn.Module, model: ModelConfig, device: str | torch.device) -
     """A faster copy of a trained G for generating on `device`, where one was measured faster:
     a DCGAN generator of up to FOLD_MAX_SIDE px on a CPU (`dcgan.FoldedGenerator`); None elsewhere.
     Its images equal G's to float rounding (now and then a pixel one level apart in uint8)."""
-    if (model.net == "dcgan" and not model.points and model.img_resolution <= FOLD_MAX_SIDE
-            and torch.device(device).type == "cpu"):
+    if model.net == "dcgan" and model.img_resolution <= FOLD_MAX_SIDE and torch.device(device).type == "cpu":
         return dcgan.FoldedGenerator(G).requires_grad_(False)
     return None
 

@@ -210,13 +210,19 @@ class RunDir:
         atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
+def names_pretrained(path: str | Path) -> bool:
+    """Whether `path` means the digit model shipped with ganforge: the word "pretrained", with no
+    file or directory of that name here (one would win)."""
+    return str(path) == PRETRAINED_NAME and not Path(path).exists()
+
+
 def find_checkpoint(path: str | Path, name: str = "last") -> Path:
     """A checkpoint file given either the file itself or a run directory; "pretrained" names the
     digit model shipped with ganforge, unless a directory of that name is there (it wins)."""
     path = Path(path)
+    if names_pretrained(path):
+        return PRETRAINED
     if str(path) == PRETRAINED_NAME:
-        if not path.exists():
-            return PRETRAINED
         log.warning("'pretrained' is a directory here, so it is used; give the path of the shipped "
                     "model (%s) to use that instead", PRETRAINED)
     if path.is_file():

@@ -98,12 +98,12 @@ def command(source, n, reference, checkpoint, seed, features, features_size, as_
     from ganforge.metrics.custom_features import (DIGITS, evaluate_features, feature_caveats,
                                                   load_extractor)
     from ganforge.metrics.features import RESOLUTION
-    from ganforge.rundir import PRETRAINED_NAME, RunDir
+    from ganforge.rundir import RunDir, names_pretrained
 
     positive("n", n, MAX_SAMPLES)
     if features is None and features_size is not None:
         raise GanforgeError("--features-size sets the input size of a --features network; give --features FILE too")
-    shipped = str(source) == PRETRAINED_NAME and not source.exists()  # the model shipped with ganforge
+    shipped = names_pretrained(source)
     if not (shipped or source.exists()):
         raise GanforgeError(f"{source} does not exist; give a run directory, an .npz file, a directory "
                             "of images, or 'pretrained'")

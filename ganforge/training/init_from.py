@@ -77,18 +77,14 @@ def _differs(old: ModelConfig, new: ModelConfig, field: str) -> bool:
 
 
 _NAMES = {"img_resolution": "resolution", "img_channels": "channels", "num_classes": "classes"}
+# Fields that may be unset (None: the net's own), compared as built.
+_BUILT = {"d_width": "discriminator_width", "d_depth": "discriminator_depth", "g_depth": "generator_depth"}
 
 
 def _value(model: ModelConfig, field: str):
     if field == "num_classes":
         return "conditional" if model.conditional else "unconditional"
-    if field == "d_width":
-        return model.discriminator_width
-    if field == "d_depth":
-        return model.discriminator_depth
-    if field == "g_depth":
-        return model.generator_depth
-    return getattr(model, field)
+    return getattr(model, _BUILT.get(field, field))
 
 
 def _fix(model: ModelConfig, field: str) -> str:
