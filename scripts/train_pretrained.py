@@ -1,13 +1,18 @@
 """Train the pretrained digit model that ships in ganforge/assets/pretrained.safetensors.
 
-    python scripts/train_pretrained.py [--data ../shared/data/mnist] [--steps 30000] [--work runs/pretrained]
+    python scripts/train_pretrained.py [--data ../shared/data/mnist] [--steps 30000] [--finale 3000] [--work runs/pretrained]
 
-Trains the `default` preset on full MNIST from seed 0 for a fixed number of G steps (a step budget,
-not a time budget, so the result does not depend on the machine's speed) in bf16 autocast (pinned,
-so the recipe is the same on a CPU without native bf16, only slower), then writes the asset:
-G_ema (stored under G, as the generator to sample from) and D, float16, with the run's
-configuration, class names and step as JSON metadata, and no optimizer state. Finally it evaluates
-the asset with the bundled evaluator and prints the figures for docs/pretrained.md.
+Two phases, each a step budget (not a time budget, so the result does not depend on the machine's
+speed), in bf16 autocast (pinned, so the recipe is the same on a CPU without native bf16, only
+slower), from seed 0:
+1. the `default` preset on full MNIST for --steps G steps (WORK/base);
+2. a finale (WORK/finale): --finale more steps fine-tuned from phase 1's G_ema and D at a quarter
+   of the learning rate and half the mode-seeking weight, which lifted class accuracy from 0.994
+   to 0.995 and precision by 0.02 for 0.01 of recall (docs/pretrained.md).
+Then it writes the asset: the finale's G_ema (stored under G, as the generator to sample from)
+and D, float16, with the configuration, class names and total step count as JSON metadata, and no
+optimizer state, and evaluates it with the bundled evaluator, printing the figures for
+docs/pretrained.md.
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ from ganforge.rundir import PRETRAINED, RunDir  # noqa: E402
 from ganforge.training import train  # noqa: E402
 
 SEED = 0
+# The finale's changes to the recipe (docs/pretrained.md, "How it was chosen").
+FINALE = {"lr_g": 1e-4, "lr_d": 1e-4, "diversity": 0.05}
 
 
-def write_asset(run: Path, out: Path) -> None:
+def write_asset(run: Path, out: Path, base: Path | None = None) -> None:
+    """The slim asset of `run`; `base`: the run it was fine-tuned from, whose steps and time count too."""
     tensors, meta = load_checkpoint(RunDir(run).checkpoint())
     slim = {**{f"G.{k}": v for k, v in unprefixed("G_ema", tensors).items()},
             **{f"D.{k}": v for k, v in unprefixed("D", tensors).items()}}
@@ -40,7 +48,14 @@ def write_asset(run: Path, out: Path) -> None:
     keep = {k: meta[k] for k in ("config", "class_names", "step", "elapsed_s")}
     # The data by name, not by this machine's path: the police ranks against real digits from it,
     # and "mnist" means the bundled digits there (no download), wherever ganforge is installed.
-    keep["config"] = {**keep["config"], "data": "mnist"}
+    # The phase-1 run it started from is a path on this machine too: the recipe says what it was.
+    keep["config"] = {**keep["config"], "data": "mnist", "init_from": None}
+    if base is not None:
+        first = load_checkpoint(RunDir(base).checkpoint())[1]
+        keep["step"] += first["step"]
+        keep["elapsed_s"] += first["elapsed_s"]
+        keep["recipe"] = (f"{first['step']} steps of the default preset, then {meta['step']} fine-tuned "
+                          f"from its G_ema and D with {json.dumps(FINALE)}")
     save_checkpoint(out, slim, {**keep, "ganforge_version": __version__, "storage": "float16",
                                 "generator": "G_ema of the training run, stored as G"})
 
@@ -48,7 +63,8 @@ def write_asset(run: Path, out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"))
-    ap.add_argument("--steps", type=int, default=30_000)
+    ap.add_argument("--steps", type=int, default=30_000, help="phase 1's G steps")
+    ap.add_argument("--finale", type=int, default=3_000, help="the finale's G steps (0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "pretrained")
     ap.add_argument("--out", type=Path, default=PRETRAINED)
@@ -59,10 +75,16 @@ def main() -> None:
     # pinned so that a later default cannot change what this script makes.
     cfg = preset("default").replace(data=args.data, seed=SEED, steps=args.steps, minutes=None, epochs=None,
                                     eval_every=4000, device="cpu", amp="bf16", d_depth=1, g_depth=1)
+    base, finale = args.work / "base", args.work / "finale"
     start = time.time()
-    train(cfg, args.work, resume=args.resume, progress=True)
-    print(f"trained {args.steps} steps in {(time.time() - start) / 60:.1f} min (wall clock of this call)")
-    write_asset(args.work, args.out)
+    # --resume continues each phase that has begun and starts the others
+    train(cfg, base, resume=args.resume and RunDir(base).holds_run(), progress=True)
+    if args.finale:
+        train(cfg.replace(init_from=str(base), steps=args.finale, **FINALE), finale,
+              resume=args.resume and RunDir(finale).holds_run(), progress=True)
+    print(f"trained {args.steps} + {args.finale} steps in {(time.time() - start) / 60:.1f} min "
+          "(wall clock of this call)")
+    write_asset(*((finale, args.out, base) if args.finale else (base, args.out)))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
 
     from ganforge.generator import load

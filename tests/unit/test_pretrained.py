@@ -13,17 +13,18 @@ from click.testing import CliRunner
 
 import ganforge
 from ganforge import rundir
+from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import cli
 from ganforge.rundir import PRETRAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_asset(run: Path, out: Path) -> None:
+def write_asset(run: Path, out: Path, base: Path | None = None) -> None:
     spec = importlib.util.spec_from_file_location("train_pretrained", ROOT / "scripts" / "train_pretrained.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.write_asset(run, out)
+    module.write_asset(run, out, base)
 
 
 def test_slim_float16_asset_samples_like_its_run(tiny_run, tmp_path):
@@ -33,6 +34,15 @@ def test_slim_float16_asset_samples_like_its_run(tiny_run, tmp_path):
     a, b = slim.generate(slim.noise(8, 0), torch.arange(8)), full.generate(full.noise(8, 0), torch.arange(8))
     torch.testing.assert_close(a, b, atol=2e-2, rtol=0)  # float16 storage, float32 compute
     assert (tmp_path / "slim.safetensors").stat().st_size < (tiny_run / "checkpoints" / "last.safetensors").stat().st_size
+
+
+def test_a_finale_asset_counts_both_phases_and_names_no_local_path(tiny_run, tmp_path):
+    write_asset(tiny_run, tmp_path / "slim.safetensors", base=tiny_run)  # the run stands in for both phases
+    _, meta = load_checkpoint(tmp_path / "slim.safetensors")
+    _, run_meta = load_checkpoint(tiny_run / "checkpoints" / "last.safetensors")
+    assert meta["step"] == 2 * run_meta["step"] and meta["elapsed_s"] == 2 * run_meta["elapsed_s"]
+    assert meta["config"]["init_from"] is None and meta["config"]["data"] == "mnist"
+    assert f"{run_meta['step']} steps of the default preset, then {run_meta['step']}" in meta["recipe"]
 
 
 def test_the_word_pretrained_is_the_shipped_model(tiny_run, tmp_path, monkeypatch):
