@@ -78,7 +78,7 @@ def test_the_lab_plays_and_the_modes_are_found(chromium):
     chromium.on("pageerror", lambda e: errors.append(str(e)))
     with playground.running_server(None) as url:
         chromium.goto(url)  # the pretrained model has no run: no grids, so no step slider
-        chromium.wait_for_function("() => document.getElementById('train-status').textContent.includes('serving')")
+        chromium.wait_for_function("() => document.getElementById('train-status').textContent.includes('without its run')")
         assert chromium.is_hidden("#sample-slider") and chromium.is_hidden("#sample-grid")
         chromium.goto(url + "static/lab.html")
         chromium.wait_for_function("() => document.getElementById('modes').textContent.includes('of 8')")

@@ -226,8 +226,13 @@ function moveSampleSlider() {
 async function refreshTraining() {
   try {
     const t = await api("training");
-    $("train-status").textContent = (t.logged_step === null ? "no metrics logged yet" :
-      `step ${t.logged_step} logged ${Math.round(t.seconds_since_update)} s ago`) +
+    // No log and no grids: a checkpoint on its own (the pretrained model), not a run being followed.
+    const alone = t.logged_step === null && t.sample_steps.length === 0;
+    $("train-status").textContent = alone ?
+      `a checkpoint of step ${t.model_step} without its run: serve a run directory (ganforge serve RUN) ` +
+      "to follow its losses and sample grids here, live while it trains" :
+      (t.logged_step === null ? "no metrics logged yet" :
+        `step ${t.logged_step} logged ${Math.round(t.seconds_since_update)} s ago`) +
       ` · serving the checkpoint of step ${t.model_step} · this view refreshes every 3 s`;
     const key = `${t.logged_step}/${t.sample_step}/${t.model_step}`;
     if (key === state.trainingKey) return;
