@@ -82,6 +82,7 @@ class GAN:
         self.device = torch.device(device)
         self.config = config  # how it was trained (loss, data), when known
         self._police_reference: tuple[torch.Tensor, str] | str | None = None  # see police_reference
+        self.police_folder: str | None = None  # see rank_among
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, name: str = "last", device: str | torch.device = "cpu") -> GAN:
@@ -214,11 +215,20 @@ class GAN:
         losses, but not a probability under hinge, lsgan or wgan-gp; `police` ranks instead."""
         return torch.sigmoid(self.score(images, labels))
 
+    def rank_among(self, folder: str | Path) -> None:
+        """Rank the police's verdicts among real images from `folder` (one sub-folder per class, or
+        IDX files): a model trained on a folder of images needs it named, because ganforge does not
+        read a folder that only a checkpoint names (see police.reference_images)."""
+        if not Path(folder).is_dir():
+            raise GanforgeError(f"{folder}: no such directory; give a folder of real images "
+                                "(one sub-folder per class) or of IDX files")
+        self.police_folder, self._police_reference = str(folder), None
+
     def police_reference(self) -> tuple[torch.Tensor, str] | str:
         """(D's scores on the police's fixed batch of real images, the batch's name), computed
         once per GAN (a checkpoint's D does not change), or why there is no such batch."""
         if self._police_reference is None:
-            ref = police.reference_images(self.config)
+            ref = police.reference_images(self.config, self.police_folder)
             self._police_reference = ref if isinstance(ref, str) else (
                 self.score(to_float(ref.images), ref.labels).cpu(), ref.name)
         return self._police_reference

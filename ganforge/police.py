@@ -67,28 +67,37 @@ def meaning(loss: str | None) -> str:
                              "means something")
 
 
-def reference_images(cfg: TrainConfig | None) -> Reference | str:
+def reference_images(cfg: TrainConfig | None, folder: str | None = None) -> Reference | str:
     """The fixed batch of real images for a model trained as `cfg`, or why there is none. Never
-    downloads: a named data set counts only when it is already in the cache."""
+    downloads: a named data set counts only when it is already in the cache. A folder of images is
+    read only when the caller names it (`folder`): a checkpoint, which may come from anyone, could
+    otherwise make ganforge scan, decode and cache any folder on this machine. A directory of IDX
+    files is read by its fixed file names, so the one a checkpoint names is read as it is."""
     if cfg is None:
         return "the model's training configuration is unknown"
     m = cfg.model
     try:  # a directory may be unreadable or gone: the verdict then comes without a rank
-        if cfg.data in DIGIT_SETS:
+        if folder is not None:
+            same = Path(folder).resolve() == Path(cfg.data).resolve()
+            spec, name = folder, "real training images" if same else f"real images in {Path(folder).name}"
+        elif cfg.data in DIGIT_SETS:
             spec, name = BUNDLED, "real digits"
         elif cfg.data in FAMILIES:
             if find_idx(cache_dir() / cfg.data, file_names("train")[0]) is None:
                 return f"the training data ({cfg.data}) is not downloaded"
             spec, name = cfg.data, f"real {cfg.data} images"
-        elif Path(cfg.data).is_dir():
+        elif Path(cfg.data).is_dir() and find_idx(Path(cfg.data), file_names("train")[0]) is not None:
             spec, name = cfg.data, "real training images"
+        elif Path(cfg.data).is_dir():
+            return ("the training data is a folder of images, which is read only when you name it: "
+                    "ganforge serve RUN --reference DIR, or gan.rank_among(DIR)")
         else:
             return f"the training data ({cfg.data}) is not available here"
         data = load_dataset(spec, resolution=m.img_resolution, channels=m.img_channels)
     except (GanforgeError, OSError) as e:
-        return f"the training data could not be read ({e})"
+        return f"the real images could not be read ({e})"
     if m.conditional and data.num_classes != m.num_classes:
-        return f"the training data now has {data.num_classes} classes, the model {m.num_classes}"
+        return f"the real images have {data.num_classes} classes, the model {m.num_classes}"
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(REFERENCE_SEED))[:REFERENCE_SIZE]
     return Reference(data.images[pick], data.labels[pick], name)
 

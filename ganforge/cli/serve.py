@@ -31,7 +31,11 @@ from ganforge.rundir import PRETRAINED_NAME
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Also answer requests addressed to this host name (a DNS name or a proxy's); "
                    "repeatable. localhost, 127.0.0.1, [::1] and the listening address always work.")
-def command(run, host, port, token, allowed_hosts):
+@click.option("--reference", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Real images the police ranks D's verdicts among (one sub-folder per class, or IDX "
+                   "files): a run trained on a folder of images needs it, because a checkpoint cannot "
+                   "make ganforge read a folder; digit models use the bundled digits.")
+def command(run, host, port, token, allowed_hosts, reference):
     """Open a web playground for a run: generate, grid, interpolate, watch training; and the lab,
     where a toy GAN trains live in two dimensions. Without RUN: the pretrained digit model.
     Example: ganforge serve runs/digits, then open http://127.0.0.1:8000/"""
@@ -49,7 +53,8 @@ def command(run, host, port, token, allowed_hosts):
         token = secrets.token_urlsafe(24)
     run = run or Path(PRETRAINED_NAME)
     names = [*allowed_hosts, *([] if is_address(host) else [host])]  # --host NAME: requests name it
-    app = create_app(run, token=token, allowed_hosts=names)  # a run that is not usable fails here
+    # a run that is not usable, or a --reference that is no directory, fails here
+    app = create_app(run, token=token, allowed_hosts=names, reference=reference)
     server = build_server(app)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host

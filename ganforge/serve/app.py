@@ -55,8 +55,8 @@ class Playground:
     """A run directory and the GAN of its newest checkpoint, re-read when training replaces it; or
     a checkpoint file alone (the pretrained model), whose training view stays empty."""
 
-    def __init__(self, run: str | Path):
-        run = Path(run)
+    def __init__(self, run: str | Path, reference: str | Path | None = None):
+        run, self.reference = Path(run), reference
         if run.is_dir():
             if not os.access(run, os.R_OK | os.X_OK):
                 raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
@@ -71,13 +71,19 @@ class Playground:
         self._lock = threading.Lock()
         self._stamp = self._checkpoint_stamp()
         try:
-            self._gan = load(run)
+            self._gan = self._load()
         except OSError as e:
             raise GanforgeError(f"{run}: cannot read its checkpoint ({e.strerror or e})") from None
         if self._gan.model.points:
             raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
                                 "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN', or the "
                                 "lab page of the playground")
+
+    def _load(self) -> GAN:
+        gan = load(self.run)
+        if self.reference is not None:
+            gan.rank_among(self.reference)
+        return gan
 
     def _checkpoint_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -93,7 +99,7 @@ class Playground:
             with self._lock:
                 if stamp != self._stamp:
                     try:
-                        self._gan = load(self.run)
+                        self._gan = self._load()
                     except Exception as e:  # whatever is wrong with the new file, keep serving the old
                         log.warning("kept the previous checkpoint: %s", e)
                     self._stamp = stamp
@@ -222,12 +228,13 @@ def describe(err: dict) -> str:
 
 
 def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterable[str] = (),
-               labs: Labs | None = None) -> FastAPI:
+               labs: Labs | None = None, reference: str | Path | None = None) -> FastAPI:
     """The playground for the run directory `run`; raises GanforgeError if it is not a usable run.
+    `reference`: a folder of real images the police ranks among (see GAN.rank_among).
 
     Requests must name a host it serves (see serve/guard.py; `allowed_hosts` adds names) and, if
     `token` is given, carry it."""
-    play = Playground(run)
+    play = Playground(run, reference)
     first = play.gan.model
     # Unconditional models take no class; any given is refused with that reason, not a range.
     last_class = first.num_classes - 1 if first.conditional else None

@@ -3,6 +3,8 @@ images, and what the score means under each loss."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -101,6 +103,34 @@ def test_no_reference_says_why(data, why, tmp_path, monkeypatch):
     v = gan.police(torch.zeros(2, 1, 28, 28), y(2))
     assert v.realness is None and why in v.reference
     assert v.describe(1).startswith("no rank: ") and "towards 1" in v.describe(1)
+
+
+def digit_folder(root, bundled_arrays, per_class: int = 3):
+    """A folder of PNG digits, one sub-folder per class."""
+    from PIL import Image
+    images, labels = bundled_arrays
+    for c in range(10):
+        (root / str(c)).mkdir(parents=True)
+        for i in np.flatnonzero(labels == c)[:per_class]:
+            Image.fromarray(images[i]).save(root / str(c) / f"{i}.png")
+    return root
+
+
+def test_a_folder_of_images_is_read_only_when_named(tmp_path, bundled_arrays, monkeypatch):
+    # A checkpoint may come from anyone: the folder its config names is not scanned, decoded or cached.
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "cache"))
+    folder = digit_folder(tmp_path / "mine", bundled_arrays)
+    gan = gan_with(Brightness(1.0), "hinge", str(folder))
+    v = gan.police(torch.zeros(2, 1, 28, 28), y(2))
+    assert v.realness is None and "--reference DIR" in v.reference and "rank_among" in v.reference
+    assert not (tmp_path / "cache").exists()
+    gan.rank_among(folder)
+    v = gan.police(torch.zeros(2, 1, 28, 28), y(2))
+    assert v.realness is not None and v.reference == "real training images"
+    gan.rank_among(shutil.copytree(folder, tmp_path / "other"))
+    assert gan.police(torch.zeros(1, 1, 28, 28), y(1)).reference == "real images in other"
+    with pytest.raises(GanforgeError, match="nowhere: no such directory"):
+        gan.rank_among(tmp_path / "nowhere")
 
 
 def test_a_checkpoint_tells_the_gan_its_loss(tiny_run):

@@ -316,6 +316,21 @@ def test_serve_command_refuses_a_directory_that_is_not_a_run(tmp_path):
     assert r.exit_code == 2 and f"error: {tmp_path} is not a run directory" in r.output
 
 
+def test_serve_command_refuses_a_reference_that_is_no_directory(tiny_run, tmp_path):
+    r = CliRunner().invoke(cli, ["serve", str(tiny_run), "--reference", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "error: " in r.output and "nowhere: no such directory" in r.output
+
+
+def test_the_police_ranks_among_a_named_reference_after_every_reload(tiny_run, tiny_digits, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    c = local_client(run, reference=tiny_digits)
+    assert c.get("/api/info").json()["realness_against"] == "real training images"  # tiny_digits trained it
+    (run / "checkpoints" / "last.safetensors").touch()  # what a new checkpoint looks like: a reload
+    assert c.get("/api/generate", params={"cls": 1}).json()["realness"] is not None
+    assert c.get("/api/info").json()["realness_against"] == "real training images"
+
+
 def test_serve_command_refuses_a_busy_port(tiny_run):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
