@@ -222,6 +222,9 @@ class GAN:
         if not Path(folder).is_dir():
             raise GanforgeError(f"{folder}: no such directory; give a folder of real images "
                                 "(one sub-folder per class) or of IDX files")
+        if self.config is None:
+            raise GanforgeError("this GAN has no training configuration (its resolution, channels and "
+                                "classes decide how the images are read): load it from a checkpoint")
         self.police_folder, self._police_reference = str(folder), None
 
     def police_reference(self) -> tuple[torch.Tensor, str] | str:

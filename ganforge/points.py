@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganforge.data import is_points
 from ganforge.errors import GanforgeError
 from ganforge.files import atomic_write
 from ganforge.generator import GAN
@@ -23,6 +24,17 @@ SCATTER_POINTS = 2000  # generated points in a progress plot
 MARGIN = 1.15  # the view is the data's extent times this, so the outer modes are not on the edge
 BACKGROUND, AXES, REAL, FAKE = (255, 255, 255), (225, 225, 225), (175, 175, 175), (31, 100, 200)
 REFERENCE_SHOWN = 5000  # data points drawn behind the samples (the first ones: an i.i.d. subset)
+
+
+def training_points(gan: GAN) -> str:
+    """The points source a model of 2-D points was trained on, as its configuration names it;
+    refused unless that is a points source: a checkpoint may come from anyone, and any other path
+    would have ganforge read (and cache) whatever folder it names."""
+    data = gan.config.data if gan.config is not None else None
+    if not is_points(data):
+        raise GanforgeError(f"this model's data ({str(data)[:80]!r}) is not 2-D points (ring8, grid25, spiral, "
+                            "moons or a .csv file); name the points to compare with: --reference SOURCE")
+    return data
 
 
 @torch.no_grad()

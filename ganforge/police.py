@@ -10,6 +10,7 @@ per data set (a seeded draw) and scored once per model (see `GAN.police`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,10 @@ def reference_images(cfg: TrainConfig | None, folder: str | None = None) -> Refe
     m = cfg.model
     try:  # a directory may be unreadable or gone: the verdict then comes without a rank
         if folder is not None:
-            same = Path(folder).resolve() == Path(cfg.data).resolve()
-            spec, name = folder, "real training images" if same else f"real images in {Path(folder).name}"
+            # abspath, not resolve: no file system access for a path the checkpoint chose
+            where = os.path.abspath(folder)
+            spec = folder
+            name = "real training images" if where == os.path.abspath(cfg.data) else f"real images in {Path(where).name}"
         elif cfg.data in DIGIT_SETS:
             spec, name = BUNDLED, "real digits"
         elif cfg.data in FAMILIES:

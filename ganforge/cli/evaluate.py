@@ -137,9 +137,9 @@ def _points(gan, source: Path, n: int, seed: int, reference: str, as_json: bool)
     (or the points --reference names)."""
     from ganforge.data import is_points, load_dataset
     from ganforge.metrics.toy import toy_metrics
-    from ganforge.points import sample_points
+    from ganforge.points import sample_points, training_points
 
-    spec = reference if is_points(reference) else gan.config.data
+    spec = reference if is_points(reference) else training_points(gan)
     data = load_dataset(spec)
     result = toy_metrics(sample_points(gan, n, seed), data)
     notes = [] if data.centres is not None else [f"{spec} is not a Gaussian mixture: it has no modes "

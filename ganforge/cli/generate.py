@@ -47,7 +47,7 @@ def command(run, n, classes, seed, out, checkpoint):
 def _points(gan, n, classes, seed, out):
     """A model of 2-D points: the points as .npz/.csv, or a scatter plot over its data."""
     from ganforge.data import load_dataset
-    from ganforge.points import sample_points, write_points
+    from ganforge.points import sample_points, training_points, write_points
 
     if classes is not None:
         raise GanforgeError("this model makes 2-D points, which have no classes; leave out --classes")
@@ -55,8 +55,8 @@ def _points(gan, n, classes, seed, out):
     reference = None
     if Path(out).suffix.lower() == ".png":  # the data behind the samples, when it can still be found
         try:
-            reference = load_dataset(gan.config.data).points
+            reference = load_dataset(training_points(gan)).points
         except GanforgeError:
-            click.echo("note: the run's data is not found; the plot shows the samples alone", err=True)
+            click.echo("note: the run's 2-D points are not found; the plot shows the samples alone", err=True)
     write_points(out, points, reference)
     click.echo(f"wrote {n} points to {out}")

@@ -71,9 +71,11 @@ class Playground:
         self._lock = threading.Lock()
         self._stamp = self._checkpoint_stamp()
         try:
-            self._gan = self._load()
+            self._gan = load(run)
         except OSError as e:
             raise GanforgeError(f"{run}: cannot read its checkpoint ({e.strerror or e})") from None
+        if reference is not None:
+            self._gan.rank_among(reference)  # checked once: a folder gone later costs the rank, not the model
         if self._gan.model.points:
             raise GanforgeError(f"{run} is a model of 2-D points; the playground shows image models. Use "
                                 "'ganforge generate RUN --out points.png' and 'ganforge evaluate RUN', or the "
@@ -81,8 +83,7 @@ class Playground:
 
     def _load(self) -> GAN:
         gan = load(self.run)
-        if self.reference is not None:
-            gan.rank_among(self.reference)
+        gan.police_folder = None if self.reference is None else str(self.reference)
         return gan
 
     def _checkpoint_stamp(self) -> tuple[int, int, int] | None:
@@ -182,6 +183,8 @@ class Training(BaseModel):
                                     "the run, the first and the newest always kept")
     series: dict[str, Series] = Field(description="each metric by step, at most "
                                       f"{MAX_CURVE_POINTS} points")
+    run_dir: bool = Field(description="a run directory is served; false: a checkpoint file alone, "
+                                      "with no log or grids to follow")
 
 
 def data_url(image: torch.Tensor) -> str:
@@ -329,7 +332,7 @@ def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterabl
         series = {name: Series(x=x, y=y) for name, (x, y) in play.metrics.thinned(MAX_CURVE_POINTS).items()}
         return Training(logged_step=play.metrics.logged_step, model_step=gan.step, seconds_since_update=age,
                         sample_step=newest, sample_url=None if newest is None else f"/api/samples/latest?step={newest}",
-                        sample_steps=steps, series=series)
+                        sample_steps=steps, series=series, run_dir=play.run.is_dir())
 
     @app.get("/api/samples/latest", summary="a sample grid of the run (image/png): the newest, or a step's",
              responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such sample grid"},

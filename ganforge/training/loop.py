@@ -99,6 +99,8 @@ class Trainer:
         self._wrap_for_training()
         self.gan = GAN(self.state.sampler, self.state.D, self.cfg.model, self.class_names, device=self.device,
                        config=self.cfg)
+        if Path(self.cfg.data).is_dir():  # named by the user who trains on it: the police may read it
+            self.gan.rank_among(self.cfg.data)
         self.eval = InTrainingEval(self.cfg, self.run, len(self.class_names), self.rank, self.world)
         self.tensorboard = TensorBoardLog(self.run.tensorboard) if self.cfg.tensorboard and self.is_main else None
         dist.barrier()  # every rank has checked the run directory before rank 0 writes to it

@@ -194,3 +194,21 @@ def test_a_points_csv_the_system_cannot_read_is_one_error(tmp_path, monkeypatch)
     monkeypatch.setattr(toy, "_parse_rows", lambda p: (_ for _ in ()).throw(OSError(errno.EIO, "Input/output error")))
     with pytest.raises(GanforgeError, match="cannot read .*p.csv: Input/output error"):
         toy.load_points_csv(path)
+
+
+def test_a_points_checkpoint_naming_a_folder_of_images_does_not_have_it_read(toy_run, tmp_path, monkeypatch):
+    # A checkpoint may come from anyone: evaluate and generate compare with the data it names only
+    # when that is 2-D points, so it cannot have ganforge decode and cache a folder of pictures.
+    from ganforge.checkpoint import load_checkpoint, save_checkpoint
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "cache"))
+    (tmp_path / "pictures" / "a").mkdir(parents=True)
+    Image.new("L", (28, 28), 255).save(tmp_path / "pictures" / "a" / "one.png")
+    tensors, meta = load_checkpoint(RunDir(toy_run).checkpoint())
+    meta["config"]["data"] = str(tmp_path / "pictures")
+    save_checkpoint(tmp_path / "named.safetensors", tensors, meta)
+    r = ganforge("evaluate", tmp_path / "named.safetensors", "--n", 100)
+    assert r.returncode == 2 and "is not 2-D points" in r.stderr and "--reference" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = ganforge("generate", tmp_path / "named.safetensors", "--n", 10, "--out", tmp_path / "p.png")
+    assert r.returncode == 0 and "plot shows the samples alone" in r.stderr and (tmp_path / "p.png").is_file()
+    assert not (tmp_path / "cache").exists()

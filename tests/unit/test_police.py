@@ -158,3 +158,11 @@ def test_a_trained_police_ranks_unseen_digits_near_the_middle_and_noise_last(los
     noise = torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert 35 <= float(gan.police(real, y).realness.mean()) <= 65
     assert 0 <= float(gan.police(noise, y).realness.mean()) <= 5
+
+
+def test_a_trainer_ranks_among_the_folder_it_trains_on(tmp_path, bundled_arrays):
+    folder = digit_folder(tmp_path / "mine", bundled_arrays, per_class=4)
+    trainer = ganforge.Trainer(data=folder, out=tmp_path / "run", steps=1, net="mlp", width=16, z_dim=8,
+                               batch_size=8, eval_every=0, device="cpu", progress=False)
+    assert trainer.gan.police(torch.zeros(1, 1, 28, 28), y(1)).reference == "real training images"
+    trainer.finish()

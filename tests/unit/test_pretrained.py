@@ -42,7 +42,7 @@ def test_a_finale_asset_counts_both_phases_and_names_no_local_path(tiny_run, tmp
     _, run_meta = load_checkpoint(tiny_run / "checkpoints" / "last.safetensors")
     assert meta["step"] == 2 * run_meta["step"] and meta["elapsed_s"] == 2 * run_meta["elapsed_s"]
     assert meta["config"]["init_from"] is None and meta["config"]["data"] == "mnist"
-    assert f"{run_meta['step']} steps of the default preset, then {run_meta['step']}" in meta["recipe"]
+    assert f"{run_meta['step']} steps of the default preset, then {run_meta['step']} steps" in meta["recipe"]
 
 
 def test_the_word_pretrained_is_the_shipped_model(tiny_run, tmp_path, monkeypatch):

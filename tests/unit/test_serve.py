@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import socket
 import time
@@ -322,13 +323,14 @@ def test_serve_command_refuses_a_reference_that_is_no_directory(tiny_run, tmp_pa
 
 
 def test_the_police_ranks_among_a_named_reference_after_every_reload(tiny_run, tiny_digits, tmp_path):
-    run = tmp_path / "run"
+    run, named = tmp_path / "run", shutil.copytree(tiny_digits, tmp_path / "named")
     shutil.copytree(tiny_run, run)
-    c = local_client(run, reference=tiny_digits)
-    assert c.get("/api/info").json()["realness_against"] == "real training images"  # tiny_digits trained it
-    (run / "checkpoints" / "last.safetensors").touch()  # what a new checkpoint looks like: a reload
+    c = local_client(run, reference=named)
+    assert c.get("/api/info").json()["realness_against"] == "real images in named"
+    assert c.get("/api/training").json()["run_dir"] is True
+    os.utime(run / "checkpoints" / "last.safetensors", ns=(1, 1))  # what a new checkpoint looks like: a reload
     assert c.get("/api/generate", params={"cls": 1}).json()["realness"] is not None
-    assert c.get("/api/info").json()["realness_against"] == "real training images"
+    assert c.get("/api/info").json()["realness_against"] == "real images in named"
 
 
 def test_serve_command_refuses_a_busy_port(tiny_run):
@@ -367,4 +369,4 @@ def test_a_checkpoint_file_is_served_with_an_empty_training_view(tiny_run):
     assert c.get("/api/generate", params={"cls": 3, "seed": 1}).status_code == 200
     training = c.get("/api/training").json()
     assert training["series"] == {} and training["sample_step"] is None and training["logged_step"] is None
-    assert training["sample_steps"] == []  # the page hides its step slider
+    assert training["sample_steps"] == [] and training["run_dir"] is False  # the page hides its step slider

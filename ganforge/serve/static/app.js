@@ -226,9 +226,8 @@ function moveSampleSlider() {
 async function refreshTraining() {
   try {
     const t = await api("training");
-    // No log and no grids: a checkpoint on its own (the pretrained model), not a run being followed.
-    const alone = t.logged_step === null && t.sample_steps.length === 0;
-    $("train-status").textContent = alone ?
+    // A checkpoint on its own (the pretrained model), not a run being followed.
+    $("train-status").textContent = !t.run_dir ?
       `a checkpoint of step ${t.model_step} without its run: serve a run directory (ganforge serve RUN) ` +
       "to follow its losses and sample grids here, live while it trains" :
       (t.logged_step === null ? "no metrics logged yet" :
