@@ -17,7 +17,7 @@ from ganforge.errors import GanforgeError
 IMAGE_NETS = ("mlp", "dcgan", "resnet")
 NETS = (*IMAGE_NETS, "toy")  # toy: the pair for 2-D points (nets/toy.py)
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
-CONDITIONINGS = ("input", "projection", "acgan")
+CONDITIONINGS = ("input", "projection", "acgan", "projection+classifier")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple GPUs
 BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed backend under torchrun; auto: nccl on CUDA
 AMPS = ("auto", "off", "bf16")  # auto: bf16 where the device computes it natively (dist.native_bf16)

@@ -32,7 +32,9 @@ class Game:
         self.G, self.D, self.cfg, self.gen = G, D, cfg, gen
         self.rank, self.world = rank, world
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[cfg.loss]
-        self.acgan = cfg.model.conditional and cfg.model.conditioning == "acgan"
+        # D's classifier, if it has one, and whether it also learns the classes G was asked for
+        self.classifier = cfg.model.conditional and cfg.model.conditioning in ("acgan", "projection+classifier")
+        self.classify_fakes = cfg.model.conditioning == "acgan"
         self.augment_p = cfg.augment
 
     def latents(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -84,10 +86,14 @@ class Game:
                  "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
                  # r_t of ADA, D's overfitting signal: near 1 when D is sure of every real image
                  "d_real_sign": real_logits.detach().float().sign().mean()}
-        if self.acgan:
-            # D maximises the log-likelihood of the right class on real AND generated images
-            # (L_C of Odena et al. 2017), so it also learns to tell G which class it drew.
-            loss = loss + losses.class_loss(real_cls, real_labels) + losses.class_loss(fake_cls, fake_labels)
+        if self.classifier:
+            # ACGAN: D maximises the log-likelihood of the right class on real AND generated images
+            # (L_C of Odena et al. 2017), so it also learns to tell G which class it drew. Beside a
+            # projection it learns real images' classes only: G is then pulled towards what real
+            # digits of its class look like, not towards what tells its own fakes apart.
+            loss = loss + losses.class_loss(real_cls, real_labels)
+            if self.classify_fakes:
+                loss = loss + losses.class_loss(fake_cls, fake_labels)
         if cfg.loss == "wgan-gp":
             loss = loss + WGAN_GP_WEIGHT * self._gradient_penalty(real_in.detach(), fake_in, real_labels)
         if r1:
@@ -128,7 +134,7 @@ class Game:
         fake = self.G(z, labels)
         fake_logits, fake_cls = self.D(self._augment(fake), labels)
         loss = self.g_loss_fn(fake_logits)
-        if self.acgan:
+        if self.classifier:
             loss = loss + losses.class_loss(fake_cls, labels)
         if half:
             # The ratio's means run over the global batch, so data-parallel ranks train as one

@@ -68,7 +68,8 @@ def _ops(value: str | None):
               help="The objective (docs/menu.md); WGAN-GP's paper adds --n-dis 5 --lr-g 1e-4 "
               "--lr-d 1e-4 --betas 0,0.9.")
 @click.option("--conditioning", type=click.Choice(CONDITIONINGS),
-              help="How D takes the label: joined to its input, projection, or an ACGAN classifier.")
+              help="How D takes the label: joined to its input, projection, an ACGAN classifier, or "
+                   "projection with a classifier of real images' classes that G's images must satisfy.")
 @click.option("--spectral-norm/--no-spectral-norm", default=None, help="Spectral normalisation of D's weights.")
 @click.option("--ema", type=float, help="G_ema decay; 0 turns it off.")
 @click.option("--ema-rampup", type=float, help="Keep G_ema's half-life at most this share of the steps "

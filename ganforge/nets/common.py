@@ -73,7 +73,8 @@ class DiscriminatorHead(nn.Module):
 
     `projection` adds <embed(y), features> to the logit (Miyato & Koyama 2018): the class enters
     as an inner product rather than as extra input, which trains faster and keeps D's features
-    shared across classes. `acgan` adds a K-way classifier on the same features (Odena et al. 2017).
+    shared across classes. `acgan` adds a K-way classifier on the same features (Odena et al. 2017);
+    `projection+classifier` has both, the classifier learning real images' classes only (see Game).
     `input` conditioning happens before the features (each net joins y to its input), so the head
     is then a plain linear layer.
     """
@@ -82,14 +83,14 @@ class DiscriminatorHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(features, 1)
         use = cfg.conditioning if cfg.conditional else None
-        self.embed = nn.Embedding(cfg.num_classes, features) if use == "projection" else None
+        self.embed = nn.Embedding(cfg.num_classes, features) if use in ("projection", "projection+classifier") else None
         if self.embed is not None:
             # On the scale of `linear` (U(+-1/sqrt(F)), PyTorch's Linear init): Embedding's N(0, 1)
             # would make the initial class term sqrt(F) times the rest of the logit, so D would
             # start out saturated on a random class match.
             bound = features**-0.5
             nn.init.uniform_(self.embed.weight, -bound, bound)
-        self.classifier = nn.Linear(features, cfg.num_classes) if use == "acgan" else None
+        self.classifier = nn.Linear(features, cfg.num_classes) if use in ("acgan", "projection+classifier") else None
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         logits = self.linear(h).squeeze(1)

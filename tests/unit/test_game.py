@@ -170,8 +170,9 @@ def test_r1_lazy_interval_counts_d_steps(monkeypatch, tiny_config, tmp_path):
 
 
 def test_acgan_adds_class_terms_to_both_players():
-    # With K-way class logits of zero, each cross-entropy term is log K: D gets two (real, fake),
-    # G one (its own images), and nothing else changes.
+    # With K-way class logits of zero, each cross-entropy term is log K: under ACGAN D gets two
+    # (real, fake), beside a projection one (real images only); G one (its own images) under both,
+    # and nothing else changes.
     K = 4
 
     class ClassD(LinearD):
@@ -182,7 +183,7 @@ def test_acgan_adds_class_terms_to_both_players():
     G, D = ToyG(), ClassD()
     labels = torch.randint(0, K, (B,))
     out = {}
-    for conditioning in ("projection", "acgan"):
+    for conditioning in ("projection", "acgan", "projection+classifier"):
         cfg = toy_config(num_classes=K, conditioning=conditioning)
         game = Game(G, D, cfg, torch.Generator().manual_seed(0))
         d, _ = game.d_loss(real_batch(), labels, 1)
@@ -190,6 +191,8 @@ def test_acgan_adds_class_terms_to_both_players():
         out[conditioning] = (d, g)
     assert_close(out["acgan"][0] - out["projection"][0], torch.tensor(2 * math.log(K)))
     assert_close(out["acgan"][1] - out["projection"][1], torch.tensor(math.log(K)))
+    assert_close(out["projection+classifier"][0] - out["projection"][0], torch.tensor(math.log(K)))
+    assert_close(out["projection+classifier"][1] - out["projection"][1], torch.tensor(math.log(K)))
 
 
 @pytest.mark.parametrize("augment", [0.0, 1.0])

@@ -84,6 +84,8 @@ def test_other_classes_reinitialise_the_class_embeddings_only(tiny_config, tiny_
     ("dcgan", "input", {"join.embed.weight"}, {"label_plane.weight"}),
     ("dcgan", "acgan", {"join.embed.weight"}, {"head.classifier.weight", "head.classifier.bias"}),
     ("resnet", "projection", {"join.embed.weight"}, {"head.embed.weight"}),
+    ("dcgan", "projection+classifier", {"join.embed.weight"},
+     {"head.embed.weight", "head.classifier.weight", "head.classifier.bias"}),
 ])
 def test_class_tensors_of_every_net(net, conditioning, want_g, want_d):
     model = ModelConfig(net=net, conditioning=conditioning, num_classes=7, width=16)

@@ -13,7 +13,7 @@ from ganforge.nets import FAMILIES, build_discriminator, build_generator, dcgan
 from ganforge.nets.common import DiscriminatorHead
 
 # conditional models with each conditioning, and the unconditional model (which takes "input")
-CONDITIONS = [(10, "input"), (10, "projection"), (10, "acgan"), (0, "input")]
+CONDITIONS = [(10, "input"), (10, "projection"), (10, "acgan"), (10, "projection+classifier"), (0, "input")]
 
 
 def test_every_configurable_net_is_registered():
@@ -35,7 +35,7 @@ def test_shapes(net, num_classes, conditioning, channels, resolution):
     assert img.min() >= -1 and img.max() <= 1
     logits, class_logits = D(img, labels)
     assert logits.shape == (5,)
-    if num_classes and conditioning == "acgan":
+    if num_classes and conditioning in ("acgan", "projection+classifier"):
         assert class_logits.shape == (5, num_classes)
     else:
         assert class_logits is None
@@ -79,7 +79,7 @@ def test_projection_head_is_linear_plus_inner_product_with_the_class_embedding()
 
 
 @pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
-@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
+@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan", "projection+classifier"])
 def test_D_starts_unsaturated(net, conditioning):
     # At the default width a fresh D must not be confident yet: |logit| < 1, sigma in (0.27, 0.73).
     # (The projection embedding's N(0, 1) init used to give dcgan logits of +-20.)
@@ -99,8 +99,17 @@ def test_acgan_head_classifies_the_same_features():
     assert_close(class_logits, head.classifier(h))
 
 
+def test_projection_with_a_classifier_keeps_the_projection_and_classifies_the_same_features():
+    cfg = ModelConfig(num_classes=3, conditioning="projection+classifier")
+    head = DiscriminatorHead(4, cfg)
+    h, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    logits, class_logits = head(h, y)
+    assert_close(logits, head.linear(h)[:, 0] + (head.embed(y) * h).sum(dim=1))
+    assert_close(class_logits, head.classifier(h))
+
+
 @pytest.mark.parametrize("net", IMAGE_NETS)  # toy: tests/test_points.py
-@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan"])
+@pytest.mark.parametrize("conditioning", ["input", "projection", "acgan", "projection+classifier"])
 def test_spectral_norm_bounds_the_top_singular_value(net, conditioning):
     cfg = ModelConfig(num_classes=10, net=net, z_dim=8, width=8, conditioning=conditioning, spectral_norm=True)
     torch.manual_seed(0)
