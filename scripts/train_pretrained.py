@@ -79,7 +79,8 @@ def main() -> None:
     # The default preset of 2026-11-28 (the deeper D and G, mode-seeking 0.1), its architecture
     # pinned so that a later default cannot change what this script makes.
     cfg = preset("default").replace(data=args.data, seed=SEED, steps=args.steps, minutes=None, epochs=None,
-                                    eval_every=4000, device="cpu", amp="bf16", d_depth=1, g_depth=1)
+                                    eval_every=4000, device="cpu", amp="bf16", d_depth=1, g_depth=1,
+                                    conditioning="projection")
     base, finale = args.work / "base", args.work / "finale"
     if RunDir(args.work).holds_run():
         sys.exit(f"error: {args.work} holds a one-phase run (the layout before the finale); choose another --work")
