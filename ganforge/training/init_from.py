@@ -12,7 +12,9 @@ class embedding: it is copied when the class names are the same, in the same ord
 the new run's fresh initialisation otherwise (a learned row belongs to its class), with one
 warning line saying so. Everything else must fit exactly, so the architecture (net, width, D's
 width, z_dim, latent bits, resolution, channels, conditioning, spectral norm, conditional or not)
-must match: a one-line error names the fields that differ and the flags that set them.
+must match: a one-line error names the fields that differ and the flags that set them. The one
+exception is D's classifier beside a projection (`projection` <-> `projection+classifier`): the
+head is added fresh, or left behind, and the rest of D is copied.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ log = logging.getLogger("ganforge")
 ARCHITECTURE = ("net", "width", "d_width", "d_depth", "g_depth", "z_dim", "latent_bits", "img_resolution",
                 "img_channels", "conditioning", "spectral_norm")
 CLASSES_SHOWN = 6
+# Conditionings that differ only by D's classifier head (nets.common.DiscriminatorHead).
+CLASSIFIER_ONLY = {"projection", "projection+classifier"}
+CLASSIFIER = ("head.classifier.weight", "head.classifier.bias")
 
 
 def class_tensors(model: ModelConfig) -> dict[str, set[str]]:
@@ -69,6 +74,8 @@ def read_source(cfg: TrainConfig) -> StoredModel:
 
 
 def _differs(old: ModelConfig, new: ModelConfig, field: str) -> bool:
+    if field == "conditioning" and {old.conditioning, new.conditioning} <= CLASSIFIER_ONLY:
+        return False
     if field == "d_width":
         # Judged as the run will be once the other fields are fixed (width = the source's): an
         # unset D width follows --width, so it differs only if it would still differ then.
@@ -108,16 +115,24 @@ def initialise(state: RunState, cfg: TrainConfig, class_names: list[str]) -> Non
                     "are not the source's %d (%s); the rest of G and D is copied", cfg.init_from,
                     len(class_names), _shown(class_names), len(source.class_names), _shown(source.class_names))
     g_weights = _merged(state.G, source.generator, fresh["G"])
-    d_weights = _merged(state.D, source.discriminator, fresh["D"])
+    own_d = state.D.state_dict()
+    d_source = {k: v for k, v in source.discriminator.items() if k in own_d or k not in CLASSIFIER}
+    added = {k for k in CLASSIFIER if k in own_d and k not in d_source}
+    if added or len(d_source) < len(source.discriminator):
+        log.warning("--init-from %s: D's classifier head %s; the rest of D is copied", cfg.init_from,
+                    "starts fresh" if added else "is left behind")
+    d_weights = _merged(state.D, d_source, fresh["D"] | added)
     for what, net, weights in (("G", state.G, g_weights), ("G_ema", state.G_ema, g_weights), ("D", state.D, d_weights)):
         if net is not None:
             load_state(net, weights, what, source.path)
 
 
 def _merged(net: nn.Module, source: dict[str, torch.Tensor], fresh: set[str]) -> dict[str, torch.Tensor]:
-    """The source's tensors, except the names in `fresh`, which keep `net`'s own values."""
+    """The source's tensors, except the names in `fresh`, which keep `net`'s own values (also
+    where the source has none)."""
     own = net.state_dict()
-    return {k: (own[k] if k in fresh else v) for k, v in source.items()}
+    merged = {k: (own[k] if k in fresh else v) for k, v in source.items()}
+    return {**merged, **{k: own[k] for k in fresh if k in own}}
 
 
 def _shown(names: list[str]) -> str:

@@ -56,6 +56,27 @@ def test_same_classes_start_from_the_source_weights(tiny_config, tiny_run, tmp_p
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["init_from"] == str(tiny_run)
 
 
+def test_a_classifier_beside_the_projection_is_added_fresh_or_left_behind(tiny_config, tiny_run, tmp_path, caplog):
+    source = read_model(tiny_run)  # the default projection
+    cfg = tiny_config.replace(init_from=str(tiny_run), conditioning="projection+classifier")
+    with caplog.at_level("WARNING", logger="ganforge"):
+        t = Trainer(cfg, tmp_path / "with", progress=False)
+    assert "D's classifier head starts fresh" in caplog.text
+    d = t.state.D.state_dict()
+    _assert_state_equal(t.state.G, source.generator)
+    assert {k for k in d if k not in source.discriminator} == {"head.classifier.weight", "head.classifier.bias"}
+    for k, v in source.discriminator.items():
+        torch.testing.assert_close(d[k], v, rtol=0, atol=0, msg=k)
+    t.train()
+    caplog.clear()
+    back = tiny_config.replace(init_from=str(tmp_path / "with"))  # and back to the projection alone
+    with caplog.at_level("WARNING", logger="ganforge"):
+        t = Trainer(back, tmp_path / "without", progress=False)
+    assert "D's classifier head is left behind" in caplog.text
+    assert not any("classifier" in k for k in t.state.D.state_dict())
+    t.finish()
+
+
 def test_other_classes_reinitialise_the_class_embeddings_only(tiny_config, tiny_run, five_digits, tmp_path, caplog):
     source = read_model(tiny_run)
     cfg = tiny_config.replace(data=str(five_digits), init_from=str(tiny_run))
