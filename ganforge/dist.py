@@ -129,6 +129,11 @@ def process_group(device: torch.device, backend: str = "auto"):
                             device_id=device if device.type == "cuda" else None)
     try:
         yield
+        # Every rank done with its collectives before any tears the group down: a rank that
+        # destroyed it while its peer's gloo threads still held work aborted at exit (SIGABRT,
+        # "terminate called without an active exception"; once in a CI run, 2026-11-28). Not on
+        # an error: the peers may be gone, and the barrier would wait for them.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
