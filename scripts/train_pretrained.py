@@ -12,8 +12,9 @@ slower), from seed 0:
    with recall kept above 0.80, at a cost in FID[digits] (0.20 -> 0.30; docs/pretrained.md).
 Then it writes the asset: the finale's G_ema (stored under G, as the generator to sample from)
 and D, float16, with the configuration, class names and total step count as JSON metadata, and no
-optimizer state, and evaluates it with the bundled evaluator, printing the figures for
-docs/pretrained.md.
+optimizer state, and evaluates it with the bundled evaluator. Writing the shipped asset (the
+default --out) also writes its model card's generated parts: docs/pretrained.png and the block of
+figures in docs/pretrained.md, with the command, the machine and its matmul yardstick.
 """
 
 from __future__ import annotations
@@ -25,17 +26,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # ganforge, and the benchmarks' machine record
 
 import torch  # noqa: E402
 
+from _common import header_line, machine_header, write_block  # noqa: E402
 from ganforge import __version__  # noqa: E402
 from ganforge.checkpoint import load_checkpoint, save_checkpoint, unprefixed  # noqa: E402
 from ganforge.config import preset  # noqa: E402
+from ganforge.generator import load, spread  # noqa: E402
+from ganforge.outputs import write_images  # noqa: E402
 from ganforge.rundir import PRETRAINED, RunDir  # noqa: E402
 from ganforge.training import train  # noqa: E402
 
 SEED = 0
+CARD, GRID = ROOT / "docs" / "pretrained.md", ROOT / "docs" / "pretrained.png"
+CARD_BEGIN, CARD_END = "<!-- pretrained-card:begin -->", "<!-- pretrained-card:end -->"
 # The finale's changes to the recipe (docs/pretrained.md, "How it was chosen").
 FINALE = {"lr_g": 1e-4, "lr_d": 1e-4, "diversity": 0.3, "conditioning": "projection+classifier"}
 
@@ -59,6 +65,29 @@ def write_asset(run: Path, out: Path, base: Path | None = None) -> None:
                           f"from its G_ema and D with {json.dumps(FINALE)}")
     save_checkpoint(out, slim, {**keep, "ganforge_version": __version__, "storage": "float16",
                                 "generator": "G_ema of the training run, stored as G"})
+
+
+def write_card(asset: Path, result: dict, machine: str, command: str, card: Path = CARD, grid: Path = GRID) -> None:
+    """The model card's generated parts: its sample grid (100 digits, a row per class, seed 0, as
+    `ganforge generate pretrained --n 100` draws it) and the block of figures between CARD_BEGIN
+    and CARD_END in `card`; the prose around the block (history, comparisons) is the authors'."""
+    gan = load(asset)
+    labels = spread(100, list(range(gan.num_classes)))
+    write_images(grid, gan.sample(100, labels, 0), labels, 10)
+    meta = load_checkpoint(asset)[1]
+    figures = [("FID[digits]", f"{result['fid']:.3f}"), ("KID[digits] x 1000", f"{1000 * result['kid']:.1f} ± "
+               f"{1000 * result['kid_std']:.1f}"), ("precision", f"{result['precision']:.3f}"),
+               ("recall", f"{result['recall']:.3f}"), ("density / coverage", f"{result['density']:.2f} / "
+               f"{result['coverage']:.2f}"), ("class accuracy", f"{result['class_accuracy']:.4f}"),
+               ("classes covered / class KL", f"{result['classes_covered']} / {result['class_kl']:.6f}"),
+               ("digit score", f"{result['digit_score']:.2f}")]
+    block = "\n".join([
+        CARD_BEGIN,
+        f"Written by `{command}` on {machine}: {meta['step']:,} steps ({meta['recipe'] if 'recipe' in meta else 'one phase'}), "
+        f"{meta['elapsed_s'] / 60:.1f} minutes of training; `ganforge evaluate pretrained` (10,000 samples, seed 0, "
+        "FID and KID in digit features):", "",
+        "| figure | the pretrained model |", "|---|---|", *(f"| {k} | {v} |" for k, v in figures), CARD_END])
+    write_block(card, block, CARD_BEGIN, CARD_END)
 
 
 def phase_step(run: Path) -> int | None:
@@ -102,10 +131,13 @@ def main() -> None:
     write_asset(*((finale, args.out, base) if args.finale else (base, args.out)))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
 
-    from ganforge.generator import load
     from ganforge.metrics import evaluate_generator
     result = evaluate_generator(load(args.out), 10_000, seed=0)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=1))
+    if args.out == PRETRAINED:  # the shipped model: its model card's figures and grid follow it
+        command = "python scripts/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        write_card(args.out, result, header_line(machine_header(args.threads)), command)
+        print(f"wrote the figures block of {CARD} and {GRID}")
 
 
 if __name__ == "__main__":

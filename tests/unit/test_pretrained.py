@@ -79,3 +79,22 @@ def test_the_shipped_model_is_small_and_complete():
     assert gan.class_names == [str(c) for c in range(10)] and gan.model.img_resolution == 28
     images = gan.sample(20, labels=list(range(10)) * 2, seed=0)
     assert images.shape == (20, 1, 28, 28) and images.float().std() > 10  # not blank
+
+
+def test_the_model_card_block_and_grid_are_written_and_rewritten(tiny_run, tmp_path):
+    spec = importlib.util.spec_from_file_location("train_pretrained", ROOT / "scripts" / "train_pretrained.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_asset(tiny_run, tmp_path / "slim.safetensors")
+    card = tmp_path / "card.md"
+    card.write_text(f"# Card\n\nprose before\n\n{module.CARD_BEGIN}\nold figures\n{module.CARD_END}\n\nprose after\n")
+    result = {"fid": 1.5, "kid": 0.02, "kid_std": 0.01, "precision": 0.5, "recall": 0.25, "density": 0.7,
+              "coverage": 0.6, "class_accuracy": 0.9, "classes_covered": 10, "class_kl": 0.001, "digit_score": 8.0}
+    module.write_card(tmp_path / "slim.safetensors", result, "a machine, yardstick 99 GFLOP/s", "python x.py",
+                      card=card, grid=tmp_path / "grid.png")
+    text = card.read_text()
+    assert "old figures" not in text and "prose before" in text and "prose after" in text
+    assert "| recall | 0.250 |" in text and "| class accuracy | 0.9000 |" in text and "yardstick 99 GFLOP/s" in text
+    assert text.count(module.CARD_BEGIN) == 1
+    from PIL import Image
+    assert Image.open(tmp_path / "grid.png").size[0] > 28 * 5  # a grid, ten to a row
