@@ -18,6 +18,8 @@ IMAGE_NETS = ("mlp", "dcgan", "resnet")
 NETS = (*IMAGE_NETS, "toy")  # toy: the pair for 2-D points (nets/toy.py)
 LOSSES = ("minimax", "bce", "lsgan", "hinge", "wgan-gp")
 CONDITIONINGS = ("input", "projection", "acgan", "projection+classifier")
+# The conditionings whose D head has a projection term, and those whose D head has a classifier.
+PROJECTING, CLASSIFYING = ("projection", "projection+classifier"), ("acgan", "projection+classifier")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple GPUs
 BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed backend under torchrun; auto: nccl on CUDA
 AMPS = ("auto", "off", "bf16")  # auto: bf16 where the device computes it natively (dist.native_bf16)
@@ -312,10 +314,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _require(m.conditioning in CONDITIONINGS,
              f"conditioning must be one of {', '.join(CONDITIONINGS)} (got {m.conditioning!r})")
     _require(cfg.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)} (got {cfg.loss!r})")
-    # Projection and ACGAN add label terms to D's head (an inner product with embed(y), a
-    # classifier trained on y): without labels they cannot exist, so asking for them on an
-    # unconditional model is a contradiction, not something to ignore silently. "input" is the
-    # one value that means "nothing besides the image": the tutorial preset stores it.
+    # Every conditioning but "input" puts label terms in D's head (PROJECTING, CLASSIFYING), which
+    # cannot exist without labels: a contradiction to refuse, not to ignore. The tutorial stores "input".
     _require(m.conditional or m.conditioning == "input",
              f"conditioning {m.conditioning!r} needs class labels, but the model is unconditional "
              "(num_classes=0, --unconditional or the tutorial preset); use --conditioning input "

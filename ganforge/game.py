@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from ganforge import dist, losses
 from ganforge.augment import diff_augment
-from ganforge.config import TrainConfig
+from ganforge.config import CLASSIFYING, TrainConfig
 
 WGAN_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. 2017
 
@@ -33,7 +33,7 @@ class Game:
         self.rank, self.world = rank, world
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[cfg.loss]
         # D's classifier, if it has one, and whether it also learns the classes G was asked for
-        self.classifier = cfg.model.conditional and cfg.model.conditioning in ("acgan", "projection+classifier")
+        self.classifier = cfg.model.conditional and cfg.model.conditioning in CLASSIFYING
         self.classify_fakes = cfg.model.conditioning == "acgan"
         self.augment_p = cfg.augment
 

@@ -80,8 +80,7 @@ def reference_images(cfg: TrainConfig | None, folder: str | None = None) -> Refe
     try:  # a directory may be unreadable or gone: the verdict then comes without a rank
         if folder is not None:
             # abspath, not resolve: no file system access for a path the checkpoint chose
-            where = os.path.abspath(folder)
-            spec = folder
+            where, spec = os.path.abspath(folder), folder
             name = "real training images" if where == os.path.abspath(cfg.data) else f"real images in {Path(where).name}"
         elif cfg.data in DIGIT_SETS:
             spec, name = BUNDLED, "real digits"
@@ -89,11 +88,11 @@ def reference_images(cfg: TrainConfig | None, folder: str | None = None) -> Refe
             if find_idx(cache_dir() / cfg.data, file_names("train")[0]) is None:
                 return f"the training data ({cfg.data}) is not downloaded"
             spec, name = cfg.data, f"real {cfg.data} images"
-        elif Path(cfg.data).is_dir() and find_idx(Path(cfg.data), file_names("train")[0]) is not None:
-            spec, name = cfg.data, "real training images"
         elif Path(cfg.data).is_dir():
-            return ("the training data is a folder of images, which is read only when you name it: "
-                    "ganforge serve RUN --reference DIR, or gan.rank_among(DIR)")
+            if find_idx(Path(cfg.data), file_names("train")[0]) is None:
+                return ("the training data is a folder of images, which is read only when you name it: "
+                        "ganforge serve RUN --reference DIR, or gan.rank_among(DIR)")
+            spec, name = cfg.data, "real training images"
         else:
             return f"the training data ({cfg.data}) is not available here"
         data = load_dataset(spec, resolution=m.img_resolution, channels=m.img_channels)

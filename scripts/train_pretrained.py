@@ -34,7 +34,7 @@ from _common import header_line, machine_header, write_block  # noqa: E402
 from ganforge import __version__  # noqa: E402
 from ganforge.checkpoint import load_checkpoint, save_checkpoint, unprefixed  # noqa: E402
 from ganforge.config import preset  # noqa: E402
-from ganforge.generator import load, spread  # noqa: E402
+from ganforge.generator import GAN, load, spread  # noqa: E402
 from ganforge.outputs import write_images  # noqa: E402
 from ganforge.rundir import PRETRAINED, RunDir  # noqa: E402
 from ganforge.training import train  # noqa: E402
@@ -67,14 +67,14 @@ def write_asset(run: Path, out: Path, base: Path | None = None) -> None:
                                 "generator": "G_ema of the training run, stored as G"})
 
 
-def write_card(asset: Path, result: dict, machine: str, command: str, card: Path = CARD, grid: Path = GRID) -> None:
-    """The model card's generated parts: its sample grid (100 digits, a row per class, seed 0, as
-    `ganforge generate pretrained --n 100` draws it) and the block of figures between CARD_BEGIN
-    and CARD_END in `card`; the prose around the block (history, comparisons) is the authors'."""
-    gan = load(asset)
+def write_card(gan: GAN, result: dict, machine: str, command: str, card: Path = CARD, grid: Path = GRID) -> None:
+    """The model card's generated parts for the asset `gan` was loaded from: its sample grid (100
+    digits, a row per class, seed 0, as `ganforge generate pretrained --n 100` draws it) and the
+    block of figures between CARD_BEGIN and CARD_END in `card`; the prose around the block
+    (history, comparisons) is the authors'."""
     labels = spread(100, list(range(gan.num_classes)))
     write_images(grid, gan.sample(100, labels, 0), labels, 10)
-    meta = load_checkpoint(asset)[1]
+    meta = load_checkpoint(gan.path)[1]  # the recipe and wall clock, which GAN does not keep
     figures = [("FID[digits]", f"{result['fid']:.3f}"), ("KID[digits] x 1000", f"{1000 * result['kid']:.1f} ± "
                f"{1000 * result['kid_std']:.1f}"), ("precision", f"{result['precision']:.3f}"),
                ("recall", f"{result['recall']:.3f}"), ("density / coverage", f"{result['density']:.2f} / "
@@ -83,7 +83,7 @@ def write_card(asset: Path, result: dict, machine: str, command: str, card: Path
                ("digit score", f"{result['digit_score']:.2f}")]
     block = "\n".join([
         CARD_BEGIN,
-        f"Written by `{command}` on {machine}: {meta['step']:,} steps ({meta['recipe'] if 'recipe' in meta else 'one phase'}), "
+        f"Written by `{command}` on {machine}: {meta['step']:,} steps ({meta.get('recipe', 'one phase')}), "
         f"{meta['elapsed_s'] / 60:.1f} minutes of training; `ganforge evaluate pretrained` (10,000 samples, seed 0, "
         "FID and KID in digit features):", "",
         "| figure | the pretrained model |", "|---|---|", *(f"| {k} | {v} |" for k, v in figures), CARD_END])
@@ -120,23 +120,27 @@ def main() -> None:
     start, first = time.time(), phase_step(base)
     # --resume continues each phase that has begun and starts the others
     train(cfg, base, resume=args.resume and RunDir(base).holds_run(), progress=True)
-    if args.finale and RunDir(finale).holds_run() and phase_step(base) != first:
-        sys.exit(f"error: phase 1 trained on past the step {finale} was fine-tuned from; delete {finale} "
-                 "to run the finale again from the new phase 1")
     if args.finale:
+        if RunDir(finale).holds_run() and phase_step(base) != first:
+            sys.exit(f"error: phase 1 trained on past the step {finale} was fine-tuned from; delete {finale} "
+                     "to run the finale again from the new phase 1")
         train(cfg.replace(init_from=str(base), steps=args.finale, **FINALE), finale,
               resume=args.resume and RunDir(finale).holds_run(), progress=True)
     print(f"trained {args.steps} + {args.finale} steps in {(time.time() - start) / 60:.1f} min "
           "(wall clock of this call)")
-    write_asset(*((finale, args.out, base) if args.finale else (base, args.out)))
+    if args.finale:
+        write_asset(finale, args.out, base)
+    else:
+        write_asset(base, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
 
     from ganforge.metrics import evaluate_generator
-    result = evaluate_generator(load(args.out), 10_000, seed=0)
+    gan = load(args.out)
+    result = evaluate_generator(gan, 10_000, seed=0)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=1))
     if args.out == PRETRAINED:  # the shipped model: its model card's figures and grid follow it
         command = "python scripts/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        write_card(args.out, result, header_line(machine_header(args.threads)), command)
+        write_card(gan, result, header_line(machine_header(args.threads)), command)
         print(f"wrote the figures block of {CARD} and {GRID}")
 
 

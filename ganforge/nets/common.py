@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganforge.config import CONV_RESOLUTIONS, ModelConfig
+from ganforge.config import CLASSIFYING, CONV_RESOLUTIONS, PROJECTING, ModelConfig
 from ganforge.errors import GanforgeError
 
 # Channels double per octave below full resolution up to this many doublings (8x the
@@ -83,14 +83,14 @@ class DiscriminatorHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(features, 1)
         use = cfg.conditioning if cfg.conditional else None
-        self.embed = nn.Embedding(cfg.num_classes, features) if use in ("projection", "projection+classifier") else None
+        self.embed = nn.Embedding(cfg.num_classes, features) if use in PROJECTING else None
         if self.embed is not None:
             # On the scale of `linear` (U(+-1/sqrt(F)), PyTorch's Linear init): Embedding's N(0, 1)
             # would make the initial class term sqrt(F) times the rest of the logit, so D would
             # start out saturated on a random class match.
             bound = features**-0.5
             nn.init.uniform_(self.embed.weight, -bound, bound)
-        self.classifier = nn.Linear(features, cfg.num_classes) if use in ("acgan", "projection+classifier") else None
+        self.classifier = nn.Linear(features, cfg.num_classes) if use in CLASSIFYING else None
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         logits = self.linear(h).squeeze(1)

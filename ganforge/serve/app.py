@@ -57,7 +57,8 @@ class Playground:
 
     def __init__(self, run: str | Path, reference: str | Path | None = None):
         run, self.reference = Path(run), reference
-        if run.is_dir():
+        self.is_run_dir = run.is_dir()
+        if self.is_run_dir:
             if not os.access(run, os.R_OK | os.X_OK):
                 raise GanforgeError(f"{run} cannot be read (permission denied); check its permissions")
             if not RunDir(run).holds_run():
@@ -332,7 +333,7 @@ def create_app(run: str | Path, token: str | None = None, allowed_hosts: Iterabl
         series = {name: Series(x=x, y=y) for name, (x, y) in play.metrics.thinned(MAX_CURVE_POINTS).items()}
         return Training(logged_step=play.metrics.logged_step, model_step=gan.step, seconds_since_update=age,
                         sample_step=newest, sample_url=None if newest is None else f"/api/samples/latest?step={newest}",
-                        sample_steps=steps, series=series, run_dir=play.run.is_dir())
+                        sample_steps=steps, series=series, run_dir=play.is_run_dir)
 
     @app.get("/api/samples/latest", summary="a sample grid of the run (image/png): the newest, or a step's",
              responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such sample grid"},

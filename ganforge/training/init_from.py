@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ganforge.checkpoint import StoredModel, load_state, read_model
-from ganforge.config import ModelConfig, TrainConfig
+from ganforge.config import PROJECTING, ModelConfig, TrainConfig
 from ganforge.errors import GanforgeError
 from ganforge.nets import build_discriminator, build_generator
 from ganforge.options import flag
@@ -38,9 +38,7 @@ log = logging.getLogger("ganforge")
 ARCHITECTURE = ("net", "width", "d_width", "d_depth", "g_depth", "z_dim", "latent_bits", "img_resolution",
                 "img_channels", "conditioning", "spectral_norm")
 CLASSES_SHOWN = 6
-# Conditionings that differ only by D's classifier head (nets.common.DiscriminatorHead).
-CLASSIFIER_ONLY = {"projection", "projection+classifier"}
-CLASSIFIER = ("head.classifier.weight", "head.classifier.bias")
+CLASSIFIER = ("head.classifier.weight", "head.classifier.bias")  # D's classifier head (nets.common)
 
 
 def class_tensors(model: ModelConfig) -> dict[str, set[str]]:
@@ -74,7 +72,8 @@ def read_source(cfg: TrainConfig) -> StoredModel:
 
 
 def _differs(old: ModelConfig, new: ModelConfig, field: str) -> bool:
-    if field == "conditioning" and {old.conditioning, new.conditioning} <= CLASSIFIER_ONLY:
+    if field == "conditioning" and {old.conditioning, new.conditioning} <= set(PROJECTING):
+        # the projecting conditionings differ only by D's classifier head
         return False
     if field == "d_width":
         # Judged as the run will be once the other fields are fixed (width = the source's): an

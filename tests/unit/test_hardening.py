@@ -31,6 +31,7 @@ from ganforge.generator import MAX_SAMPLES
 from ganforge.rundir import RunDir
 from ganforge.training.state import build_state
 
+from harness.data import image_folder
 from test_hostile import assert_refused, copy_run, png_declaring, rewrite, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -237,16 +238,6 @@ def test_edited_config_json_on_resume(tiny_run, tmp_path, caplog):
 
 
 # -- data folders -----------------------------------------------------------------------------
-
-def image_folder(root: Path, classes: list[str | bytes], per_class: int = 3) -> Path:
-    rng = np.random.default_rng(0)
-    for name in classes:
-        d = os.path.join(os.fsencode(root), name if isinstance(name, bytes) else name.encode())
-        os.makedirs(d)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(os.path.join(d, b"%d.png" % i))
-    return root
-
 
 def test_unreadable_class_folder_is_one_line(tmp_path, monkeypatch):
     root = image_folder(tmp_path / "data", ["a", "b"])

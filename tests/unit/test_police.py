@@ -16,6 +16,7 @@ from ganforge.data import load_dataset, to_float
 from ganforge.errors import GanforgeError
 from ganforge.generator import GAN
 from ganforge.nets import build_generator
+from harness.data import image_folder
 
 
 class Brightness(torch.nn.Module):
@@ -105,21 +106,10 @@ def test_no_reference_says_why(data, why, tmp_path, monkeypatch):
     assert v.describe(1).startswith("no rank: ") and "towards 1" in v.describe(1)
 
 
-def digit_folder(root, bundled_arrays, per_class: int = 3):
-    """A folder of PNG digits, one sub-folder per class."""
-    from PIL import Image
-    images, labels = bundled_arrays
-    for c in range(10):
-        (root / str(c)).mkdir(parents=True)
-        for i in np.flatnonzero(labels == c)[:per_class]:
-            Image.fromarray(images[i]).save(root / str(c) / f"{i}.png")
-    return root
-
-
-def test_a_folder_of_images_is_read_only_when_named(tmp_path, bundled_arrays, monkeypatch):
+def test_a_folder_of_images_is_read_only_when_named(tmp_path, monkeypatch):
     # A checkpoint may come from anyone: the folder its config names is not scanned, decoded or cached.
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "cache"))
-    folder = digit_folder(tmp_path / "mine", bundled_arrays)
+    folder = image_folder(tmp_path / "mine", [str(c) for c in range(10)])
     gan = gan_with(Brightness(1.0), "hinge", str(folder))
     v = gan.police(torch.zeros(2, 1, 28, 28), y(2))
     assert v.realness is None and "--reference DIR" in v.reference and "rank_among" in v.reference
@@ -160,8 +150,8 @@ def test_a_trained_police_ranks_unseen_digits_near_the_middle_and_noise_last(los
     assert 0 <= float(gan.police(noise, y).realness.mean()) <= 5
 
 
-def test_a_trainer_ranks_among_the_folder_it_trains_on(tmp_path, bundled_arrays):
-    folder = digit_folder(tmp_path / "mine", bundled_arrays, per_class=4)
+def test_a_trainer_ranks_among_the_folder_it_trains_on(tmp_path):
+    folder = image_folder(tmp_path / "mine", [str(c) for c in range(10)], per_class=4)
     trainer = ganforge.Trainer(data=folder, out=tmp_path / "run", steps=1, net="mlp", width=16, z_dim=8,
                                batch_size=8, eval_every=0, device="cpu", progress=False)
     assert trainer.gan.police(torch.zeros(1, 1, 28, 28), y(1)).reference == "real training images"

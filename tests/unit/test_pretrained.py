@@ -90,7 +90,7 @@ def test_the_model_card_block_and_grid_are_written_and_rewritten(tiny_run, tmp_p
     card.write_text(f"# Card\n\nprose before\n\n{module.CARD_BEGIN}\nold figures\n{module.CARD_END}\n\nprose after\n")
     result = {"fid": 1.5, "kid": 0.02, "kid_std": 0.01, "precision": 0.5, "recall": 0.25, "density": 0.7,
               "coverage": 0.6, "class_accuracy": 0.9, "classes_covered": 10, "class_kl": 0.001, "digit_score": 8.0}
-    module.write_card(tmp_path / "slim.safetensors", result, "a machine, yardstick 99 GFLOP/s", "python x.py",
+    module.write_card(ganforge.load(tmp_path / "slim.safetensors"), result, "a machine, yardstick 99 GFLOP/s", "python x.py",
                       card=card, grid=tmp_path / "grid.png")
     text = card.read_text()
     assert "old figures" not in text and "prose before" in text and "prose after" in text
